@@ -1,0 +1,44 @@
+"""Names the protocol fixes: its version, the ops, the error codes, the push kinds.
+
+Both sides import these, so a code is spelled once. The meaning of each is in
+``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["PROTOCOL_VERSION", "OPS", "ERROR_CODES", "EXIT_DENIED"]
+
+PROTOCOL_VERSION = 1
+
+OPS = (
+    "hello",
+    "acquire",
+    "release",
+    "renew",
+    "settle",
+    "report",
+    "status",
+    "keys",
+    "show",
+    "reload",
+    "reset",
+)
+
+# error code -> one line on what it means (the wire carries the code and a message with the values)
+ERROR_CODES = {
+    "bad-request": "the request is not a map, or a field is missing, of the wrong type or out of range",
+    "frame-too-large": "the frame's length prefix is over the daemon's maximum; the connection is closed",
+    "unknown-op": "the daemon does not know this op",
+    "unknown-key": "no key of this name is in the tier table",
+    "unknown-endpoint": "the key's provider has no endpoint of this name",
+    "not-available": "the endpoint needs a bucket the key's tier does not offer (a provider's 402)",
+    "cost-too-large": "the cost exceeds what the bucket can ever grant in one request",
+    "invalid-table": "the tier table was refused; the daemon keeps the one it had",
+    "unknown-lease": "no lease of this id is held",
+    "forbidden": "this peer may not perform this operation",
+    "shutting-down": "the daemon is stopping and cancelled the request",
+    "internal": "the daemon failed while handling the request; it carries on",
+}
+
+# ratelimitctl's exit status when a permit is denied or a wait timed out (EX_TEMPFAIL)
+EXIT_DENIED = 75

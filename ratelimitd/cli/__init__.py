@@ -1,0 +1,1 @@
+"""Commands: ``ratelimitd`` (the daemon) and ``ratelimitctl`` (the control tool)."""

@@ -1,0 +1,1 @@
+"""(curated by its module owners)"""

@@ -15,10 +15,15 @@ from ratelimitd_client.amounts import Amount
 
 from ..errors import NotAvailable, UnknownEndpoint, UnknownKey
 from ..limits.base import Rate
+from ..units import format_duration
 
 __all__ = [
     "ALGORITHMS",
     "BUCKET_KINDS",
+    "SCOPES",
+    "WHEN_FULL",
+    "DEFAULT_MARGIN_CAP",
+    "default_margin",
     "BucketSpec",
     "EndpointSpec",
     "TierSpec",
@@ -31,9 +36,36 @@ __all__ = [
 # window algorithms a rate bucket may choose; the first is the default
 ALGORITHMS = ("sliding-log", "sliding-window", "fixed-window", "gcra")
 
-# "rate": windows of requests/units; "unlimited": offered, never limits.
-# (Concurrency, capacity and calendar quotas join this list with their own fields.)
-BUCKET_KINDS = ("rate", "unlimited")
+# "rate": windows of requests/units; "unlimited": offered, never limits;
+# "concurrency": leases held at once (connections, sessions).
+# (Capacity counts and calendar quotas join this list with their own fields.)
+BUCKET_KINDS = ("rate", "unlimited", "concurrency")
+
+# whose state a bucket is: each key its own, or one shared by every key of a group
+SCOPES = ("key", "group")
+
+# what a full concurrency bucket does with one more lease; the first is the default
+WHEN_FULL = ("reject", "evict-oldest")
+
+# the default safety margin is never more than this (ns); see ``default_margin``
+DEFAULT_MARGIN_CAP = 100_000_000
+
+
+def default_margin(window: int) -> int:
+    """Return the safety margin (ns) of a rate of ``window`` ns that sets none: min(100 ms, 1% of the window).
+
+    The provider counts the times our requests *arrive*, not the times we granted
+    them: a request granted exactly one window after another can arrive less than
+    a window after it (scheduling, connection set-up, a slow request ahead of it on
+    the same connection), and the provider then answers 429. Holding every grant
+    ``margin`` longer than the window absorbs that jitter; 100 ms covers a
+    scheduler's tick and a TLS connection set-up on a healthy network. The margin
+    costs throughput only at the edge of each window, about ``margin / window`` of
+    the quota, so the 1% cap keeps it cheap on short windows (10 ms on a 1 s
+    window) where 100 ms would cost a tenth of the quota. Rounded down to whole ns.
+    """
+    return min(DEFAULT_MARGIN_CAP, window // 100)
+
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -45,6 +77,11 @@ class BucketSpec:
     ``max_cost`` is a per-request cap (a request over it is refused outright, never
     queued); ``scope`` says whose bucket it is: ``"key"`` (each key its own) or
     ``"group"`` (shared by every key of the same group, e.g. an organisation).
+
+    A ``"concurrency"`` bucket has no rates: ``concurrent`` leases may be held at
+    once; ``when_full`` is ``"reject"`` (refuse the new one) or ``"evict-oldest"``
+    (take the oldest lease away); ``ttl`` and ``idle`` (ns, None: no limit) end a
+    lease that was held too long or not renewed for that long.
     """
 
     name: str
@@ -53,6 +90,27 @@ class BucketSpec:
     algorithm: str = "sliding-log"
     max_cost: Amount | None = None
     scope: str = "key"
+    concurrent: int | None = None
+    when_full: str = "reject"
+    ttl: int | None = None
+    idle: int | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "rate":
+            text = ", ".join(str(rate) for rate in self.rates)
+            if self.algorithm != ALGORITHMS[0]:
+                text += f" ({self.algorithm})"
+            if self.max_cost is not None:
+                text += f", max_cost {self.max_cost}"
+        elif self.kind == "concurrency":
+            text = f"{self.concurrent} concurrent, {self.when_full} when full"
+            if self.ttl is not None:
+                text += f", ttl {format_duration(self.ttl)}"
+            if self.idle is not None:
+                text += f", idle {format_duration(self.idle)}"
+        else:
+            text = self.kind
+        return text + (" per group" if self.scope == "group" else "")
 
     @property
     def capacity(self) -> Amount | None:
@@ -83,19 +141,26 @@ class TierSpec:
 
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
-    """A provider: its endpoints, its tiers, where its rules are documented."""
+    """A provider: its endpoints, its tiers, where its rules are documented.
+
+    ``margin`` (ns) is the provider's default safety margin as written in the
+    table (None: ``default_margin`` of each window); every ``Rate`` already
+    carries the margin that applies to it, so the engine need not look here.
+    """
 
     name: str
     endpoints: Mapping[str, EndpointSpec]
     tiers: Mapping[str, TierSpec]
     docs: str | None = None
+    margin: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class KeySpec:
     """A local alias for one API key, with its tier's buckets after the key's overrides.
 
-    ``group`` names the group whose ``scope = "group"`` buckets this key shares.
+    ``group`` names the group whose ``scope = "group"`` buckets this key shares;
+    ``overrides`` names the buckets whose limits this key changes from its tier's.
     """
 
     name: str
@@ -104,6 +169,7 @@ class KeySpec:
     buckets: Mapping[str, BucketSpec]
     info: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     group: str | None = None
+    overrides: frozenset[str] = frozenset()
 
     def owner(self, bucket: BucketSpec) -> str:
         """Return whose state ``bucket`` is for this key: the key's name, or ``group:NAME``."""
@@ -123,11 +189,16 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class TierTable:
-    """A whole validated tier table. ``source`` names where it came from, for messages."""
+    """A whole validated tier table. ``source`` names where it came from, for messages.
+
+    ``files`` lists every file the table was read from, ``source`` first, then
+    its includes in the order they were merged (bundled presets by their path).
+    """
 
     providers: Mapping[str, ProviderSpec]
     keys: Mapping[str, KeySpec]
     source: str = "<memory>"
+    files: tuple[str, ...] = ()
 
     def key(self, name: str) -> KeySpec:
         """Return the key called ``name``, or raise ``UnknownKey``."""

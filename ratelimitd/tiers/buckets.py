@@ -1,0 +1,158 @@
+"""One bucket of a tier, from its TOML table to a ``BucketSpec``: its kind, fields and margins.
+
+A bucket's kind follows from the one kind field it sets: ``rate`` (a rate
+bucket), ``unlimited = true``, or ``concurrent = N`` (a concurrency bucket).
+Each kind accepts its own fields; anything else is refused by name, since a
+misspelt ``brust`` silently ignored would change the limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..limits.base import Rate
+from . import fields
+from .merge import Origins
+from .model import ALGORITHMS, SCOPES, WHEN_FULL, BucketSpec, default_margin
+
+__all__ = ["KIND_FIELDS", "FIELDS_OF_KIND", "bucket_kind", "parse_bucket"]
+
+Path = tuple[Any, ...]
+
+# the field that makes a bucket of each kind
+KIND_FIELDS = {"rate": "rate", "unlimited": "unlimited", "concurrent": "concurrency"}
+
+FIELDS_OF_KIND = {
+    "rate": ("rate", "algorithm", "burst", "margin", "max_cost", "scope"),
+    "unlimited": ("unlimited",),
+    "concurrency": ("concurrent", "when_full", "ttl", "idle", "scope"),
+}
+
+_ALL_FIELDS = tuple(dict.fromkeys(name for names in FIELDS_OF_KIND.values() for name in names))
+
+
+def bucket_kind(raw: dict[str, Any]) -> str | None:
+    """Return the kind the first kind field of ``raw`` gives it (None: it sets none)."""
+    for name, kind in KIND_FIELDS.items():
+        if name in raw:
+            return kind
+    return None
+
+
+def parse_bucket(
+    name: str,
+    raw: Any,
+    path: Path,
+    origins: Origins,
+    *,
+    provider_margin: int | None = None,
+    field_path: Callable[[str], Path] | None = None,
+) -> BucketSpec:
+    """Return the ``BucketSpec`` of bucket ``name`` written as ``raw`` at ``path``.
+
+    ``field_path(field)`` gives each field's own TOML path (a key's override
+    mixes fields of the override and of the tier); by default it is under ``path``.
+    Every rate gets the bucket's ``margin``, else ``provider_margin``, else
+    ``default_margin`` of its window. Raises ``ConfigError`` for the first problem.
+    """
+    at = field_path or (lambda field: path + (field,))
+    raw = fields.table(raw, path, f"bucket {fields.quote(name)}", '{ rate = "60/1m" }', origins)
+    for field in raw:
+        if field not in _ALL_FIELDS:
+            raise origins.error(fields.unknown_field(field, _ALL_FIELDS, f"bucket {fields.quote(name)}"), at(field))
+    kinds = [field for field in KIND_FIELDS if field in raw]
+    if not kinds:
+        raise origins.error(
+            f"bucket {fields.quote(name)} sets no limit: give it a rate (rate = \"60/1m\"), "
+            f"unlimited = true, or concurrent = N",
+            path,
+        )
+    if len(kinds) > 1:
+        raise origins.error(
+            f"bucket {fields.quote(name)} sets both {fields.quote(kinds[0])} and {fields.quote(kinds[1])}: "
+            f"a bucket has one kind; make two buckets and list both in the endpoint",
+            at(kinds[1]),
+        )
+    kind = KIND_FIELDS[kinds[0]]
+    accepted = FIELDS_OF_KIND[kind]
+    for field in raw:
+        if field not in accepted:
+            raise origins.error(
+                f"{fields.quote(field)} does not apply to a {kind} bucket; accepted: {', '.join(accepted)}",
+                at(field),
+            )
+    if kind == "rate":
+        return _rate_bucket(name, raw, at, origins, provider_margin)
+    if kind == "unlimited":
+        if raw["unlimited"] is not True:
+            raise origins.error(
+                f"unlimited = {fields.quote(raw['unlimited'])} is not a limit: write unlimited = true, "
+                f"give the bucket a rate, or leave it out to make it not available on this tier",
+                at("unlimited"),
+            )
+        return BucketSpec(name, kind="unlimited")
+    return _concurrency_bucket(name, raw, at, origins)
+
+
+def _scope(raw: dict[str, Any], at: Callable[[str], Path], origins: Origins) -> str:
+    if "scope" not in raw:
+        return SCOPES[0]
+    return fields.choice(raw["scope"], SCOPES, at("scope"), "a scope", origins)
+
+
+def _rate_bucket(
+    name: str, raw: dict[str, Any], at: Callable[[str], Path], origins: Origins, provider_margin: int | None
+) -> BucketSpec:
+    written = raw["rate"]
+    if isinstance(written, list):
+        if not written:
+            raise origins.error(f"bucket {fields.quote(name)} has an empty list of rates: {fields.RATE_FORMS}", at("rate"))
+        parsed = [fields.rate(item, at("rate") + (index,), origins) for index, item in enumerate(written)]
+    else:
+        parsed = [fields.rate(written, at("rate"), origins)]
+    algorithm = ALGORITHMS[0]
+    if "algorithm" in raw:
+        algorithm = fields.choice(raw["algorithm"], ALGORITHMS, at("algorithm"), "an algorithm", origins)
+    burst = None
+    if "burst" in raw:
+        if algorithm != "gcra":
+            raise origins.error(
+                f"burst applies only to algorithm = \"gcra\" (this bucket uses {fields.quote(algorithm)}): "
+                f"set algorithm = \"gcra\" or remove burst",
+                at("burst"),
+            )
+        if len(parsed) > 1:
+            raise origins.error(
+                f"burst applies to a single rate and bucket {fields.quote(name)} has {len(parsed)}: "
+                f"give the rate that bursts a bucket of its own",
+                at("burst"),
+            )
+        burst = fields.amount(raw["burst"], at("burst"), "burst", origins)
+    margin = provider_margin
+    if "margin" in raw:
+        margin = fields.duration(raw["margin"], at("margin"), "margin", origins, zero=True)
+    max_cost = None
+    if "max_cost" in raw:
+        max_cost = fields.amount(raw["max_cost"], at("max_cost"), "max_cost", origins)
+    rates = tuple(
+        Rate(limit, window, default_margin(window) if margin is None else margin, burst) for limit, window in parsed
+    )
+    return BucketSpec(name, "rate", rates, algorithm, max_cost, _scope(raw, at, origins))
+
+
+def _concurrency_bucket(name: str, raw: dict[str, Any], at: Callable[[str], Path], origins: Origins) -> BucketSpec:
+    concurrent = fields.count(raw["concurrent"], at("concurrent"), "number of concurrent leases", origins)
+    when_full = WHEN_FULL[0]
+    if "when_full" in raw:
+        when_full = fields.choice(raw["when_full"], WHEN_FULL, at("when_full"), "a when_full policy", origins)
+    ttl = fields.duration(raw["ttl"], at("ttl"), "ttl", origins) if "ttl" in raw else None
+    idle = fields.duration(raw["idle"], at("idle"), "idle timeout", origins) if "idle" in raw else None
+    return BucketSpec(
+        name,
+        "concurrency",
+        scope=_scope(raw, at, origins),
+        concurrent=concurrent,
+        when_full=when_full,
+        ttl=ttl,
+        idle=idle,
+    )

@@ -1,0 +1,79 @@
+"""``ratelimitd``: run the daemon in the foreground, logging to stderr."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+import trio
+
+from ratelimitd_client.discovery import default_socket_path
+
+from ..errors import ConfigError, RatelimitdError
+from ..logs import setup_logging
+from ..server.app import Server, Settings
+from ..server.listener import bind_unix
+from ..tiers import load_file
+
+__all__ = ["main", "default_state_path", "DEFAULT_CONFIG"]
+
+log = logging.getLogger("ratelimitd")
+
+DEFAULT_CONFIG = "/etc/ratelimitd/tiers.toml"
+EX_CONFIG = 78  # sysexits.h: configuration error
+
+
+def default_state_path() -> str:
+    """Return where state lives: ``$STATE_DIRECTORY`` (systemd), else ``$XDG_STATE_HOME/ratelimitd``, else ``~/.local/state/ratelimitd``."""
+    directory = os.environ.get("STATE_DIRECTORY")
+    if directory:
+        return os.path.join(directory.split(":")[0], "state.db")
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "ratelimitd", "state.db")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", type=click.Path(dir_okay=False), default=DEFAULT_CONFIG, show_default=True, help="Tier table (TOML).")
+@click.option("--socket", "socket_path", type=click.Path(dir_okay=False), default=None, help="Unix socket to listen on [default: $RATELIMITD_SOCKET, else $XDG_RUNTIME_DIR/ratelimitd/ratelimitd.sock, else /run/ratelimitd/ratelimitd.sock].")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False), default=None, help="State file (SQLite) [default: $STATE_DIRECTORY/state.db, else $XDG_STATE_HOME/ratelimitd/state.db].")
+@click.option("--durability", type=click.Choice(["memory", "batched", "strict"]), default="batched", show_default=True, help="How grants reach the state file (see docs/state.md).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
+@click.version_option(package_name="ratelimitd")
+def main(config: str, socket_path: str | None, state_path: str | None, durability: str, log_level: str) -> None:
+    """Run ratelimitd in the foreground until SIGTERM or SIGINT; SIGHUP reloads the tier table.
+
+    Example:
+
+        ratelimitd --config examples/tiers.toml
+    """
+    setup_logging(log_level)
+    try:
+        table = load_file(config)
+    except ConfigError as exc:
+        click.echo(f"ratelimitd: invalid tier table: {exc}", err=True)
+        sys.exit(EX_CONFIG)
+    except OSError as exc:
+        click.echo(f"ratelimitd: cannot read the tier table {config}: {exc.strerror}", err=True)
+        sys.exit(EX_CONFIG)
+    settings = Settings(
+        config=config,
+        socket=socket_path or default_socket_path(),
+        state=state_path or default_state_path(),
+        durability=durability,
+    )
+    try:
+        listening = bind_unix(settings.socket)
+    except RatelimitdError as exc:
+        click.echo(f"ratelimitd: {exc}", err=True)
+        sys.exit(1)
+    server = Server(settings, table)
+    try:
+        trio.run(server.serve, listening)
+    finally:
+        try:
+            os.unlink(settings.socket)
+        except OSError:
+            pass
+    log.info("stopped cleanly")

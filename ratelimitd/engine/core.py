@@ -1,0 +1,376 @@
+"""The decision core: every bucket of every key, and acquire / service / reload / reset over them.
+
+Sans-I/O in the manner of h11: requests in, ``Decision`` values out, time passed
+in as ``now`` (integer ns). It knows nothing of Trio, sockets or SQLite; the
+server reads the clock, calls in, and acts on what comes back (answers, and
+when to call ``service`` next).
+
+Rules this module keeps:
+
+- An acquire is all or nothing over the endpoint's buckets: granted only when
+  every bucket allows the cost, and then charged to every one.
+- A denial names the bucket that refuses longest and the earliest time at which
+  *all* would allow the same cost.
+- While waiters are queued on a bucket, nobody takes from it ahead of them.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any, Iterable
+
+from ratelimitd_client.amounts import Amount
+
+from ..errors import CostTooLarge, RequestError
+from ..tiers.model import BucketSpec, Route, TierTable
+from ..units import format_duration, seconds
+from .bucket import Bucket
+from .decision import Decision
+from .waiting import Waiter
+
+__all__ = ["Engine", "Answer", "describe_bucket"]
+
+# (waiter, the decision for it, or the error that ended it) — what ``service`` hands back
+Answer = tuple[Waiter, "Decision | RequestError"]
+
+
+class _Compiled:
+    """A resolved (key, endpoint): its route, its live buckets, default cost and largest allowed cost."""
+
+    __slots__ = ("route", "buckets", "cost", "capacity", "capacity_bucket")
+
+    def __init__(self, route: Route, buckets: tuple[Bucket, ...]) -> None:
+        self.route = route
+        self.buckets = buckets
+        self.cost = route.endpoint.cost
+        self.capacity: Amount | None = None
+        self.capacity_bucket: BucketSpec | None = None
+        for spec in route.buckets:
+            bound = spec.capacity
+            if bound is not None and (self.capacity is None or bound < self.capacity):
+                self.capacity = bound
+                self.capacity_bucket = spec
+
+
+class Engine:
+    """The state of every bucket under one tier table (see the module docstring)."""
+
+    def __init__(self, table: TierTable) -> None:
+        self.table = table
+        self._buckets: dict[tuple[str, str], Bucket] = {}
+        self._compiled: dict[str, dict[str, _Compiled]] = {}
+        self._waiting: set[Bucket] = set()
+        self._deadlines: list[tuple[int, int, Waiter]] = []
+        self._seq = 0
+        self.dirty: set[Bucket] = set()
+        self.grants = 0
+        self.denials = 0
+        self.waiters = 0
+
+    # -- resolution -------------------------------------------------------------------------
+
+    def _bucket(self, owner: str, spec: BucketSpec) -> Bucket:
+        bucket = self._buckets.get((owner, spec.name))
+        if bucket is None:
+            bucket = self._buckets[(owner, spec.name)] = Bucket(owner, spec)
+        return bucket
+
+    def _compile(self, key: str, endpoint: str) -> _Compiled:
+        by_endpoint = self._compiled.get(key)
+        if by_endpoint is not None:
+            compiled = by_endpoint.get(endpoint)
+            if compiled is not None:
+                return compiled
+        route = self.table.route(key, endpoint)
+        buckets = tuple(self._bucket(route.key.owner(spec), spec) for spec in route.buckets)
+        compiled = _Compiled(route, buckets)
+        self._compiled.setdefault(key, {})[endpoint] = compiled
+        return compiled
+
+    def _check_cost(self, compiled: _Compiled, cost: Amount) -> None:
+        if compiled.capacity is not None and cost > compiled.capacity:
+            spec = compiled.capacity_bucket
+            assert spec is not None
+            raise CostTooLarge(
+                f"cost {cost} exceeds the per-request maximum {compiled.capacity} of bucket {spec.name!r} "
+                f"(key {compiled.route.key.name!r}, endpoint {compiled.route.endpoint.name!r}); "
+                "it could never be granted"
+            )
+
+    # -- acquire ----------------------------------------------------------------------------
+
+    def acquire(
+        self,
+        key: str,
+        endpoint: str,
+        cost: Amount | None,
+        now: int,
+        deadline: int | None = None,
+        priority: int = 0,
+        token: Any = None,
+    ) -> Decision | Waiter:
+        """Decide an acquire of ``cost`` (None: the endpoint's default) at ``now``.
+
+        Returns a granted or denied ``Decision``; or, when ``deadline`` lies after
+        ``now`` and the request may still be granted before it, a queued ``Waiter``
+        that a later ``service`` call answers. Raises ``RequestError`` subclasses for
+        unknown keys and endpoints, unavailable endpoints and impossible costs.
+        """
+        compiled = self._compile(key, endpoint)
+        if cost is None:
+            cost = compiled.cost
+        elif compiled.capacity is not None and cost > compiled.capacity:
+            self._check_cost(compiled, cost)
+        buckets = compiled.buckets
+        longest = 0
+        refusing: Bucket | None = None
+        queued: Bucket | None = None
+        for bucket in buckets:
+            if bucket.queue and queued is None and bucket.head() is not None:
+                queued = bucket
+            needed = bucket.wait(cost, now)
+            if needed > longest:
+                longest = needed
+                refusing = bucket
+        if not longest and queued is None:
+            dirty = self.dirty
+            for bucket in buckets:
+                bucket.charge(cost, now)
+                dirty.add(bucket)
+            self.grants += 1
+            return self._granted(buckets, now)
+        if deadline is not None and deadline > now and (queued is not None or now + longest <= deadline):
+            return self._enqueue(key, endpoint, compiled, cost, now, deadline, priority, token)
+        self.denials += 1
+        if refusing is None:
+            assert queued is not None
+            return self._denied(buckets, cost, now, "queue", queued)
+        return self._denied(buckets, cost, now, "hold" if refusing.held_until > now else "limit", refusing)
+
+    def _granted(self, buckets: tuple[Bucket, ...], now: int) -> Decision:
+        if len(buckets) == 1:
+            bucket = buckets[0]
+            remaining, reset = bucket.report(now)
+            return Decision(True, 0, bucket.name, remaining, reset, ((bucket.name, remaining, reset),))
+        reports = tuple((bucket.name, *bucket.report(now)) for bucket in buckets)
+        tightest = min(
+            reports, key=lambda report: (report[1] is None, report[1] if report[1] is not None else 0)
+        )
+        return Decision(True, 0, tightest[0], tightest[1], tightest[2], reports)
+
+    def _denied(self, buckets: tuple[Bucket, ...], cost: Amount, now: int, reason: str, scope: Bucket) -> Decision:
+        retry_after = max(bucket.wait(cost, now) for bucket in buckets)
+        if reason == "queue":
+            head = scope.head()
+            if head is not None:
+                retry_after = max(retry_after, max(bucket.wait(head.cost, now) for bucket in head.buckets))
+        reports = tuple((bucket.name, *bucket.report(now)) for bucket in buckets)
+        remaining, reset = scope.report(now)
+        return Decision(False, retry_after, scope.name, remaining, reset, reports, reason)
+
+    # -- waiting ----------------------------------------------------------------------------
+
+    def _enqueue(
+        self,
+        key: str,
+        endpoint: str,
+        compiled: _Compiled,
+        cost: Amount,
+        now: int,
+        deadline: int,
+        priority: int,
+        token: Any,
+    ) -> Waiter:
+        self._seq += 1
+        waiter = Waiter(key, endpoint, compiled.route, compiled.buckets, cost, deadline, priority, self._seq, token)
+        for bucket in compiled.buckets:
+            bucket.enqueue(waiter)
+            self._waiting.add(bucket)
+        heapq.heappush(self._deadlines, (deadline, waiter.seq, waiter))
+        self.waiters += 1
+        return waiter
+
+    def cancel(self, waiter: Waiter) -> None:
+        """Drop ``waiter`` (its connection closed); call ``service`` after to let others move up."""
+        if waiter.live:
+            waiter.live = False
+            self.waiters -= 1
+
+    def service(self, now: int) -> tuple[list[Answer], int | None]:
+        """Answer every waiter that can be answered at ``now``.
+
+        Returns the answers (granted in queue order, or denied with reason
+        ``"timeout"`` when the deadline passed) and the engine time at which
+        ``service`` should next be called, or None when nobody waits.
+        """
+        answers: list[Answer] = []
+        self._expire(now - 1, now, answers)
+        wake: int | None = None
+        progress = True
+        while progress:
+            progress = False
+            wake = None
+            for bucket in list(self._waiting):
+                waiter = bucket.head()
+                if waiter is None:
+                    self._waiting.discard(bucket)
+                    continue
+                if not waiter.at_head():
+                    continue
+                needed = max(b.wait(waiter.cost, now) for b in waiter.buckets)
+                if needed:
+                    if wake is None or now + needed < wake:
+                        wake = now + needed
+                    continue
+                for b in waiter.buckets:
+                    b.pop(waiter)
+                    b.charge(waiter.cost, now)
+                    self.dirty.add(b)
+                waiter.live = False
+                self.waiters -= 1
+                self.grants += 1
+                answers.append((waiter, self._granted(waiter.buckets, now)))
+                progress = True
+        self._expire(now, now, answers)
+        deadlines = self._deadlines
+        while deadlines and not deadlines[0][2].live:
+            heapq.heappop(deadlines)
+        if deadlines and (wake is None or deadlines[0][0] < wake):
+            wake = deadlines[0][0]
+        return answers, wake
+
+    def _expire(self, until: int, now: int, answers: list[Answer]) -> None:
+        """Deny, with reason ``"timeout"``, every live waiter whose deadline is at or before ``until``."""
+        deadlines = self._deadlines
+        while deadlines and deadlines[0][0] <= until:
+            waiter = heapq.heappop(deadlines)[2]
+            if waiter.live:
+                waiter.live = False
+                self.waiters -= 1
+                self.denials += 1
+                refusing = max(waiter.buckets, key=lambda bucket: bucket.wait(waiter.cost, now))
+                answers.append((waiter, self._denied(waiter.buckets, waiter.cost, now, "timeout", refusing)))
+
+    # -- administration ---------------------------------------------------------------------
+
+    def reload(self, table: TierTable, now: int) -> list[Answer]:
+        """Adopt ``table`` at ``now`` keeping every counter whose bucket still exists.
+
+        Buckets the new table no longer has are dropped. Waiters are moved onto
+        the new buckets in their order; those whose key or endpoint is gone are
+        answered with the error. Call ``service`` afterwards.
+        """
+        waiters = sorted({entry[2] for bucket in self._waiting for entry in bucket.queue if entry[2].live})
+        old_buckets = self._buckets
+        self.table = table
+        self._buckets = {}
+        self._compiled = {}
+        for key in table.keys.values():
+            for spec in key.buckets.values():
+                ident = (key.owner(spec), spec.name)
+                bucket = old_buckets.get(ident)
+                if bucket is not None and ident not in self._buckets:
+                    bucket.rebuild(spec, now)
+                    bucket.queue = []
+                    self._buckets[ident] = bucket
+                    self.dirty.add(bucket)
+        self.dirty &= set(self._buckets.values())
+        self._waiting = set()
+        return self._requeue(waiters)
+
+    def _requeue(self, waiters: list[Waiter]) -> list[Answer]:
+        answers: list[Answer] = []
+        for waiter in waiters:
+            try:
+                compiled = self._compile(waiter.key, waiter.endpoint)
+                self._check_cost(compiled, waiter.cost)
+            except RequestError as exc:
+                waiter.live = False
+                self.waiters -= 1
+                answers.append((waiter, exc))
+                continue
+            waiter.route = compiled.route
+            waiter.buckets = compiled.buckets
+            for bucket in compiled.buckets:
+                bucket.enqueue(waiter)
+                self._waiting.add(bucket)
+        return answers
+
+    def reset(self, key: str, endpoint: str | None, now: int) -> list[str]:
+        """Forget what ``key`` spent (on ``endpoint``'s buckets only, if given); return the bucket names.
+
+        Call ``service`` afterwards: waiters on those buckets may now be granted.
+        """
+        if endpoint is not None:
+            specs: Iterable[BucketSpec] = self.table.route(key, endpoint).buckets
+        else:
+            specs = self.table.key(key).buckets.values()
+        spec_key = self.table.key(key)
+        names = []
+        for spec in specs:
+            bucket = self._bucket(spec_key.owner(spec), spec)
+            bucket.reset()
+            self.dirty.add(bucket)
+            names.append(spec.name)
+        return names
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def buckets(self) -> Iterable[Bucket]:
+        """Return every live bucket (those that were ever used or restored)."""
+        return self._buckets.values()
+
+    def show(self, key: str, now: int) -> dict[str, Any]:
+        """Return what ``show`` reports for ``key``: its provider, tier and every bucket's use at ``now``."""
+        spec = self.table.key(key)
+        buckets = []
+        for bucket_spec in spec.buckets.values():
+            owner = spec.owner(bucket_spec)
+            bucket = self._buckets.get((owner, bucket_spec.name)) or Bucket(owner, bucket_spec)
+            buckets.append(describe_bucket(bucket, now))
+        return {
+            "key": spec.name,
+            "provider": spec.provider.name,
+            "tier": spec.tier,
+            "group": spec.group,
+            "docs": spec.provider.docs,
+            "info": dict(spec.info),
+            "endpoints": {name: list(e.buckets) for name, e in spec.provider.endpoints.items()},
+            "buckets": buckets,
+        }
+
+
+def describe_bucket(bucket: Bucket, now: int, usage: bool = True) -> dict[str, Any]:
+    """Return the wire description of ``bucket``: its spec, and with ``usage`` its state at ``now``."""
+    spec = bucket.spec
+    rates = []
+    for index, rate in enumerate(spec.rates):
+        entry: dict[str, Any] = {
+            "rate": str(rate),
+            "limit": rate.limit,
+            "window": seconds(rate.window),
+            "window_text": format_duration(rate.window),
+            "margin": seconds(rate.margin),
+        }
+        if rate.burst is not None:
+            entry["burst"] = rate.burst
+        if usage and index < len(bucket.limiters):
+            limiter = bucket.limiters[index]
+            entry["used"] = limiter.used(now)
+            entry["remaining"] = limiter.remaining(now)
+            entry["reset"] = seconds(limiter.reset_after(now))
+        rates.append(entry)
+    description: dict[str, Any] = {
+        "name": spec.name,
+        "kind": spec.kind,
+        "algorithm": spec.algorithm,
+        "scope": spec.scope,
+        "owner": bucket.owner,
+        "rates": rates,
+    }
+    if spec.max_cost is not None:
+        description["max_cost"] = spec.max_cost
+    if usage:
+        description["waiters"] = sum(1 for entry in bucket.queue if entry[2].live)
+        description["held_until"] = seconds(bucket.held_until) if bucket.held_until > now else None
+    return description

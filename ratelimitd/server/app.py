@@ -1,0 +1,267 @@
+"""The running daemon: accept connections, dispatch requests, serve waiters, reload, stop.
+
+``Server.serve`` is a "run until cancelled" Trio function in the style of
+Trio's own servers: it takes an already-listening socket (bound by
+``listener.bind_unix`` or inherited from systemd), calls ``task_status.started()``
+once it accepts, and returns after ``stop()`` (SIGTERM/SIGINT) when every
+waiter has been answered. Every task lives in one of its nurseries.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import socket as stdlib_socket
+import struct
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import trio
+from ratelimitd_client.protocol import PROTOCOL_VERSION
+from ratelimitd_client.wire import DEFAULT_MAX_FRAME, encode
+
+from .. import __version__
+from ..engine import Answer, Decision, Engine
+from ..errors import ConfigError, RequestError, ShuttingDown, UnknownOp
+from ..tiers import load_file
+from ..tiers.model import TierTable
+from .clock import Clock
+from .connection import Connection
+from .ops import OPS, acquire, decision_reply, error_reply
+
+__all__ = ["Settings", "Server"]
+
+log = logging.getLogger("ratelimitd")
+
+_PEERCRED = struct.Struct("3i")
+
+
+@dataclass
+class Settings:
+    """Where the daemon listens, what it loads, and its limits."""
+
+    config: str
+    socket: str
+    state: str | None = None
+    max_frame: int = DEFAULT_MAX_FRAME
+    durability: str = "batched"
+
+
+def _peer_credentials(sock: trio.socket.SocketType) -> tuple[int, int, int] | None:
+    try:
+        raw = sock.getsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_PEERCRED, _PEERCRED.size)
+    except OSError:
+        return None
+    pid, uid, gid = _PEERCRED.unpack(raw)
+    return pid, uid, gid
+
+
+class Server:
+    """The daemon's state outside the engine: connections, counters, the scheduler, the table's origin."""
+
+    def __init__(self, settings: Settings, table: TierTable) -> None:
+        self.settings = settings
+        self.engine = Engine(table)
+        self.clock: Clock  # set by serve(), inside Trio
+        self.connections: set[Connection] = set()
+        self.started = time.time()
+        self.loaded = time.time()
+        self.reload_error: str | None = None
+        self.errors = 0
+        self._connection_count = 0
+        self._wakeup = trio.Event()
+        self._stop = trio.Event()
+        self._nursery: trio.Nursery | None = None
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def handle(self, message: Any, conn: Connection) -> bytes | None:
+        """Answer one decoded frame; return the encoded reply, or None if it is answered later."""
+        if type(message) is not dict:
+            self.errors += 1
+            reason = getattr(message, "reason", None) or f"a request must be a CBOR map, not {type(message).__name__}"
+            return encode({"error": "bad-request", "message": reason})
+        rid = message.get("id")
+        if rid is not None and type(rid) not in (int, str):
+            self.errors += 1
+            return encode({"error": "bad-request", "message": f"field 'id' must be an integer or a string, not {type(rid).__name__}"})
+        op = message.get("op")
+        try:
+            if op == "acquire":
+                return acquire(self, message, conn)
+            handler = OPS.get(op) if type(op) is str else None
+            if handler is None:
+                raise UnknownOp(f"unknown op {op!r}; this daemon knows {sorted(('acquire', *OPS))}")
+            reply = handler(self, message, conn)
+        except RequestError as exc:
+            self.errors += 1
+            return encode(error_reply(rid, exc))
+        except Exception:  # one bad request must never take the daemon down
+            self.errors += 1
+            log.exception("internal error handling op %r", op)
+            return encode({"id": rid, "error": "internal", "message": f"internal error handling op {op!r}; see the daemon's log"})
+        if reply is None:
+            return None
+        reply["id"] = rid
+        return encode(reply)
+
+    def wake_scheduler(self) -> None:
+        """Make the scheduler look at the waiters again (something changed)."""
+        self._wakeup.set()
+
+    def spawn(self, function: Callable[[], Awaitable[None]]) -> None:
+        """Run ``function`` as a task of the daemon (for ops that must do I/O)."""
+        assert self._nursery is not None
+        self._nursery.start_soon(function)
+
+    def answer(self, answers: list[Answer]) -> None:
+        """Send each waiter its decision or error."""
+        for waiter, result in answers:
+            conn, rid = waiter.token
+            conn.waiters.discard(waiter)
+            if type(result) is Decision:
+                conn.push(encode(decision_reply(rid, result)))
+            else:
+                conn.push(encode(error_reply(rid, result)))
+
+    # -- administration ---------------------------------------------------------------------
+
+    async def reload(self, path: str | None = None) -> dict[str, Any]:
+        """Load the tier table again (from ``path`` if given) and apply it, keeping counters.
+
+        Raises ``ConfigError`` (and keeps the current table) when the file is invalid.
+        """
+        path = path or self.settings.config
+        try:
+            table = await trio.to_thread.run_sync(load_file, path)
+        except ConfigError as exc:
+            self.reload_error = str(exc)
+            log.error("reload refused, keeping the current tier table: %s", exc)
+            raise
+        self.answer(self.engine.reload(table, self.clock.now()))
+        self.settings.config = path
+        self.loaded = time.time()
+        self.reload_error = None
+        self.wake_scheduler()
+        log.info("reloaded tier table %s: %d keys", path, len(table.keys))
+        return {"reloaded": True, "config": path, "keys": len(table.keys)}
+
+    def status(self) -> dict[str, Any]:
+        """Return what ``status`` reports."""
+        engine = self.engine
+        return {
+            "version": __version__,
+            "protocol": PROTOCOL_VERSION,
+            "pid": os.getpid(),
+            "started": self.started,
+            "uptime": time.time() - self.started,
+            "config": self.settings.config,
+            "loaded": self.loaded,
+            "socket": self.settings.socket,
+            "state": self.settings.state,
+            "durability": self.settings.durability,
+            "keys": len(engine.table.keys),
+            "buckets": sum(1 for _ in engine.buckets()),
+            "connections": len(self.connections),
+            "waiters": engine.waiters,
+            "grants": engine.grants,
+            "denials": engine.denials,
+            "errors": self.errors,
+            "reload_error": self.reload_error,
+        }
+
+    def stop(self) -> None:
+        """Begin a clean stop: no new connections, waiters answered, then ``serve`` returns."""
+        self._stop.set()
+
+    # -- tasks ------------------------------------------------------------------------------
+
+    async def serve(
+        self, listening: stdlib_socket.socket, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve clients on ``listening`` until ``stop()``; see the module docstring."""
+        self.clock = Clock()
+        listener = trio.socket.from_stdlib_socket(listening)
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            nursery.start_soon(self._scheduler)
+            nursery.start_soon(self._signals)
+            async with trio.open_nursery() as handlers:
+                handlers.start_soon(self._accept, listener, handlers)
+                log.info("listening on %s with %d keys from %s", self.settings.socket, len(self.engine.table.keys), self.settings.config)
+                task_status.started()
+                await self._stop.wait()
+                log.info("stopping: answering %d waiters and closing %d connections", self.engine.waiters, len(self.connections))
+                listener.close()
+                self._cancel_waiters()
+                await self._drain()
+                handlers.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
+
+    async def _accept(self, listener: trio.socket.SocketType, handlers: trio.Nursery) -> None:
+        while True:
+            try:
+                sock, _ = await listener.accept()
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    log.error("cannot accept a connection: %s; retrying", exc.strerror)
+                    await trio.sleep(0.1)
+                    continue
+                raise
+            handlers.start_soon(self._serve_connection, sock)
+
+    async def _serve_connection(self, sock: trio.socket.SocketType) -> None:
+        self._connection_count += 1
+        conn = Connection(sock, self._connection_count, _peer_credentials(sock))
+        self.connections.add(conn)
+        try:
+            await conn.run(self.handle, self.settings.max_frame)
+        finally:
+            self.connections.discard(conn)
+            for waiter in conn.waiters:
+                self.engine.cancel(waiter)
+            if conn.waiters:
+                conn.waiters.clear()
+                self.wake_scheduler()
+            sock.close()
+
+    async def _scheduler(self) -> None:
+        while True:
+            self._wakeup = trio.Event()
+            answers, wake = self.engine.service(self.clock.now())
+            if answers:
+                self.answer(answers)
+            if wake is None:
+                await self._wakeup.wait()
+            else:
+                with trio.move_on_at(self.clock.trio_time(wake)):
+                    await self._wakeup.wait()
+
+    async def _signals(self) -> None:
+        with trio.open_signal_receiver(signal.SIGHUP, signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                if signum == signal.SIGHUP:
+                    log.info("SIGHUP: reloading %s", self.settings.config)
+                    try:
+                        await self.reload()
+                    except ConfigError:
+                        pass  # logged by reload; the old table stays
+                else:
+                    log.info("%s: stopping", signal.Signals(signum).name)
+                    self.stop()
+
+    def _cancel_waiters(self) -> None:
+        for conn in self.connections:
+            for waiter in conn.waiters:
+                self.engine.cancel(waiter)
+                conn.push(encode(error_reply(waiter.token[1], ShuttingDown("the daemon is stopping; the request was not granted"))))
+            conn.waiters.clear()
+
+    async def _drain(self) -> None:
+        """Give connections up to a second to write what they have queued."""
+        with trio.move_on_after(1.0):
+            while any(conn.queued_bytes for conn in self.connections if not conn.closed):
+                await trio.sleep(0.005)

@@ -1,0 +1,128 @@
+"""One client connection: read what the socket has, answer every complete frame, write once.
+
+The hot path is deliberately short: ``recv`` → ``FrameDecoder.receive`` (every
+complete frame in the buffer, cbor2's C decoder) → ``handle`` (synchronous, no
+``await`` between decoding and deciding) → one ``send`` of all replies of the
+batch. No task per request, no logging per request.
+
+Replies that come later (a waiter granted by the scheduler, a push) are queued
+with ``push`` and written by the connection's writer task, so that a client that
+does not read its replies can stall only itself, never the scheduler.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Callable
+
+import trio
+from ratelimitd_client.wire import FrameDecoder, FrameTooLarge, encode
+
+if TYPE_CHECKING:
+    from ..engine import Waiter
+
+__all__ = ["Connection", "RECV_SIZE"]
+
+log = logging.getLogger("ratelimitd")
+
+# One recv takes what a client pipelines in one go; 64 KiB holds hundreds of requests.
+RECV_SIZE = 65536
+
+
+class Connection:
+    """A connected client: its socket, its queued replies and its waiting requests."""
+
+    __slots__ = ("sock", "ident", "peer", "waiters", "_outbox", "_sending", "_wakeup", "closed")
+
+    def __init__(self, sock: trio.socket.SocketType, ident: int, peer: tuple[int, int, int] | None) -> None:
+        self.sock = sock
+        self.ident = ident
+        self.peer = peer  # (pid, uid, gid) from SO_PEERCRED
+        self.waiters: set[Waiter] = set()
+        self._outbox: list[bytes] = []
+        self._sending = False
+        self._wakeup = trio.Event()
+        self.closed = False
+
+    async def run(self, handle: Callable[[Any, "Connection"], bytes | None], max_frame: int) -> None:
+        """Serve this connection until the client closes it or it must be dropped."""
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._writer)
+            try:
+                await self._reader(handle, max_frame)
+            except (ConnectionResetError, BrokenPipeError, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the client went away mid-reply; its waiters are dropped by the caller
+            finally:
+                self.closed = True
+                nursery.cancel_scope.cancel()
+
+    async def _reader(self, handle: Callable[[Any, "Connection"], bytes | None], max_frame: int) -> None:
+        decoder = FrameDecoder(max_frame)
+        recv = self.sock.recv
+        while True:
+            try:
+                data = await recv(RECV_SIZE)
+            except (ConnectionResetError, BrokenPipeError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            try:
+                messages = decoder.receive(data)
+            except FrameTooLarge as exc:
+                await self.send(encode({"error": "frame-too-large", "message": str(exc)}))
+                return
+            replies = []
+            for message in messages:
+                reply = handle(message, self)
+                if reply is not None:
+                    replies.append(reply)
+            if replies:
+                await self.send(replies[0] if len(replies) == 1 else b"".join(replies))
+
+    async def send(self, data: bytes) -> None:
+        """Write ``data`` now, or behind replies already queued (order is kept)."""
+        if self._sending or self._outbox:
+            self.push(data)
+            return
+        self._sending = True
+        try:
+            await self._send_all(data)
+        finally:
+            self._sending = False
+        if self._outbox:
+            self._wakeup.set()
+
+    def push(self, data: bytes) -> None:
+        """Queue ``data`` for the writer task; never blocks (safe from any task)."""
+        if self.closed:
+            return
+        self._outbox.append(data)
+        self._wakeup.set()
+
+    @property
+    def queued_bytes(self) -> int:
+        """Report how many bytes wait to be written to this client."""
+        return sum(map(len, self._outbox))
+
+    async def _writer(self) -> None:
+        while True:
+            await self._wakeup.wait()
+            self._wakeup = trio.Event()
+            while self._outbox and not self._sending:
+                data = b"".join(self._outbox)
+                self._outbox.clear()
+                self._sending = True
+                try:
+                    await self._send_all(data)
+                except (ConnectionResetError, BrokenPipeError, trio.ClosedResourceError):
+                    self.closed = True
+                    return
+                finally:
+                    self._sending = False
+
+    async def _send_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        send = self.sock.send
+        while view:
+            sent = await send(view)
+            view = view[sent:]

@@ -1,0 +1,170 @@
+"""The request handlers: one function per op, from a validated request map to a reply map.
+
+Handlers are synchronous and fast; an op that must do I/O (``reload`` reads a
+file) starts a task and answers later through ``Connection.push``. Field
+validation happens in ``fields``; decisions in the engine; this module only
+translates between the wire and those two.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any, Callable
+
+from ratelimitd_client.protocol import PROTOCOL_VERSION
+from ratelimitd_client.wire import encode
+
+from .. import __version__
+from ..engine import Decision, describe_bucket
+from ..engine.bucket import Bucket
+from ..errors import ConfigError, RequestError
+from ..units import NS_PER_SECOND, to_ns
+from . import fields
+
+if TYPE_CHECKING:
+    from .app import Server
+    from .connection import Connection
+
+__all__ = ["OPS", "acquire", "decision_reply", "error_reply"]
+
+log = logging.getLogger("ratelimitd")
+
+Handler = Callable[["Server", dict[str, Any], "Connection"], "dict[str, Any] | None"]
+
+
+def decision_reply(rid: Any, decision: Decision) -> dict[str, Any]:
+    """Return the wire reply for an acquire ``decision``."""
+    reply = {
+        "id": rid,
+        "granted": decision.granted,
+        "retry_after": decision.retry_after / NS_PER_SECOND,
+        "remaining": decision.remaining,
+        "reset": decision.reset / NS_PER_SECOND,
+        "scope": decision.scope,
+        "buckets": {name: [left, reset / NS_PER_SECOND] for name, left, reset in decision.buckets},
+    }
+    if decision.reason is not None:
+        reply["reason"] = decision.reason
+    if decision.extra:
+        reply.update(decision.extra)
+    return reply
+
+
+def error_reply(rid: Any, error: RequestError) -> dict[str, Any]:
+    """Return the wire reply for a refused request."""
+    reply = {"error": error.code, "message": str(error)}
+    if rid is not None:
+        reply["id"] = rid
+    return reply
+
+
+def acquire(server: "Server", message: dict[str, Any], conn: "Connection") -> bytes | None:
+    """Decide an acquire; return the encoded reply, or None when the request now waits."""
+    key = message.get("key")
+    if type(key) is not str:
+        key = fields.text(message, "key")
+    endpoint = message.get("endpoint")
+    if type(endpoint) is not str:
+        endpoint = fields.text(message, "endpoint")
+    cost = message.get("cost")
+    if cost is not None and (type(cost) is not int or cost < 0):
+        cost = fields.amount(cost, "cost")
+    wait = message.get("wait")
+    priority = message.get("priority", 0)
+    if type(priority) is not int:
+        priority = fields.integer(message, "priority", 0, -1000, 1000)
+    now = server.clock.now()
+    deadline = None
+    if wait is not None:
+        wait = fields.seconds_field(message, "wait")
+        if wait:
+            deadline = now + to_ns(wait)
+    rid = message.get("id")
+    result = server.engine.acquire(key, endpoint, cost, now, deadline, priority, (conn, rid))
+    if type(result) is Decision:
+        return encode(decision_reply(rid, result))
+    conn.waiters.add(result)
+    server.wake_scheduler()
+    return None
+
+
+def hello(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+    """Answer ``hello``: protocol version, server time, and a key's limits when asked."""
+    reply: dict[str, Any] = {
+        "protocol": PROTOCOL_VERSION,
+        "server": f"ratelimitd/{__version__}",
+        "time": server.clock.wall(),
+        "pid": os.getpid(),
+    }
+    key_name = fields.optional_text(message, "key")
+    if key_name is not None:
+        key = server.engine.table.key(key_name)
+        reply["limits"] = {
+            "key": key.name,
+            "provider": key.provider.name,
+            "tier": key.tier,
+            "docs": key.provider.docs,
+            "info": dict(key.info),
+            "buckets": [describe_bucket(Bucket(key.owner(spec), spec), 0, usage=False) for spec in key.buckets.values()],
+        }
+    return reply
+
+
+def status(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+    """Answer ``status``: what the daemon is, what it serves, and its counters."""
+    return server.status()
+
+
+def keys(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+    """Answer ``keys``: every key alias with its provider, tier and group."""
+    table = server.engine.table
+    return {
+        "keys": [
+            {"key": key.name, "provider": key.provider.name, "tier": key.tier, "group": key.group}
+            for key in table.keys.values()
+        ]
+    }
+
+
+def show(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+    """Answer ``show``: a key's buckets with their use now."""
+    return server.engine.show(fields.text(message, "key"), server.clock.now())
+
+
+def reset(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+    """Answer ``reset``: forget what a key spent (on one endpoint's buckets, if named)."""
+    key = fields.text(message, "key")
+    endpoint = fields.optional_text(message, "endpoint")
+    names = server.engine.reset(key, endpoint, server.clock.now())
+    log.info("reset key %s%s: buckets %s", key, f" endpoint {endpoint}" if endpoint else "", ", ".join(names))
+    server.wake_scheduler()
+    return {"reset": names}
+
+
+def reload(server: "Server", message: dict[str, Any], conn: "Connection") -> None:
+    """Start reloading the tier table; the reply follows when the file has been read."""
+    path = fields.optional_text(message, "path")
+    rid = message.get("id")
+
+    async def run() -> None:
+        try:
+            reply = await server.reload(path)
+        except ConfigError as exc:
+            reply = {"error": exc.code, "message": str(exc)}
+        reply["id"] = rid
+        conn.push(encode(reply))
+
+    server.spawn(run)
+    return None
+
+
+OPS: dict[str, Handler] = {
+    "hello": hello,
+    "status": status,
+    "keys": keys,
+    "show": show,
+    "reset": reset,
+    "reload": reload,
+}
+

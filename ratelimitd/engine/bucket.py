@@ -1,4 +1,4 @@
-"""The live state of one bucket for one owner: its limiters, a provider's hold, its waiters.
+"""The live state of one bucket for one owner: its limiters, a provider's hold, who holds its line.
 
 A bucket is what a ``BucketSpec`` becomes for one key (or one group, for
 ``scope = "group"``): one limiter per rate, all of which must allow a charge.
@@ -7,7 +7,6 @@ The engine checks and charges buckets; this module only answers for one.
 
 from __future__ import annotations
 
-import heapq
 from typing import TYPE_CHECKING, Any
 
 from ratelimitd_client.amounts import Amount
@@ -22,9 +21,13 @@ __all__ = ["Bucket"]
 
 
 class Bucket:
-    """One owner's bucket. ``queue`` is a heap of the waiters that need it, best first."""
+    """One owner's bucket.
 
-    __slots__ = ("owner", "name", "spec", "limiters", "held_until", "queue", "dirty")
+    ``blocker`` is the first waiter (in serving order) that this bucket itself
+    refuses; while it is live, nobody else may take from this bucket ahead of it.
+    """
+
+    __slots__ = ("owner", "name", "spec", "limiters", "held_until", "blocker")
 
     def __init__(self, owner: str, spec: BucketSpec) -> None:
         self.owner = owner
@@ -32,8 +35,7 @@ class Bucket:
         self.spec = spec
         self.limiters = [ALGORITHMS[spec.algorithm](rate) for rate in spec.rates] if spec.kind == "rate" else []
         self.held_until = 0
-        self.queue: list[tuple[int, int, Waiter]] = []
-        self.dirty = False
+        self.blocker: Waiter | None = None
 
     def wait(self, cost: Amount, now: int) -> int:
         """Report ns from ``now`` until every rate of this bucket (and any hold) allows ``cost``."""
@@ -48,13 +50,11 @@ class Bucket:
         """Charge ``cost`` to every rate of this bucket."""
         for limiter in self.limiters:
             limiter.charge(cost, now)
-        self.dirty = True
 
     def refund(self, cost: Amount, now: int) -> None:
         """Give ``cost`` back to every rate of this bucket."""
         for limiter in self.limiters:
             limiter.refund(cost, now)
-        self.dirty = True
 
     def report(self, now: int) -> tuple[Amount | None, int]:
         """Return ``(remaining, reset_ns)`` of the tightest rate; remaining is None when unlimited."""
@@ -70,24 +70,10 @@ class Bucket:
             reset = max(reset, self.held_until - now)
         return best, reset
 
-    def head(self) -> "Waiter | None":
-        """Return the first live waiter of this bucket, dropping cancelled ones from the top."""
-        queue = self.queue
-        while queue:
-            waiter = queue[0][2]
-            if waiter.live:
-                return waiter
-            heapq.heappop(queue)
-        return None
-
-    def enqueue(self, waiter: "Waiter") -> None:
-        """Add ``waiter`` to this bucket's queue (higher priority first, then arrival order)."""
-        heapq.heappush(self.queue, (-waiter.priority, waiter.seq, waiter))
-
-    def pop(self, waiter: "Waiter") -> None:
-        """Remove ``waiter``, which must be the head, from the queue."""
-        entry = heapq.heappop(self.queue)
-        assert entry[2] is waiter, "only the head waiter is granted"
+    def line_held(self) -> bool:
+        """Report whether a live waiter that this bucket refuses holds its line."""
+        blocker = self.blocker
+        return blocker is not None and blocker.live
 
     def rebuild(self, spec: BucketSpec, now: int) -> None:
         """Adopt ``spec`` on reload, keeping what was spent.
@@ -114,7 +100,6 @@ class Bucket:
         if used:
             for limiter in self.limiters:
                 limiter.charge_at(min(used, limiter.rate.capacity), now)
-        self.dirty = True
 
     @staticmethod
     def spec_algorithm(limiters: list[Any]) -> str | None:
@@ -125,4 +110,3 @@ class Bucket:
         """Forget everything spent and any hold; waiters stay queued."""
         self.limiters = [ALGORITHMS[self.spec.algorithm](rate) for rate in self.spec.rates] if self.spec.kind == "rate" else []
         self.held_until = 0
-        self.dirty = True

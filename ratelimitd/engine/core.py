@@ -11,12 +11,14 @@ Rules this module keeps:
   every bucket allows the cost, and then charged to every one.
 - A denial names the bucket that refuses longest and the earliest time at which
   *all* would allow the same cost.
-- While waiters are queued on a bucket, nobody takes from it ahead of them.
+- A waiter that a bucket refuses holds that bucket's line: nobody takes from
+  it ahead of the waiter (see ``waiting`` for the whole serving rule).
 """
 
 from __future__ import annotations
 
 import heapq
+from bisect import insort
 from typing import Any, Iterable
 
 from ratelimitd_client.amounts import Amount
@@ -59,7 +61,7 @@ class Engine:
         self.table = table
         self._buckets: dict[tuple[str, str], Bucket] = {}
         self._compiled: dict[str, dict[str, _Compiled]] = {}
-        self._waiting: set[Bucket] = set()
+        self._queue: list[Waiter] = []  # live waiters in serving order (dead ones dropped lazily)
         self._deadlines: list[tuple[int, int, Waiter]] = []
         self._seq = 0
         self.dirty: set[Bucket] = set()
@@ -126,7 +128,7 @@ class Engine:
         refusing: Bucket | None = None
         queued: Bucket | None = None
         for bucket in buckets:
-            if bucket.queue and queued is None and bucket.head() is not None:
+            if bucket.blocker is not None and queued is None and bucket.line_held():
                 queued = bucket
             needed = bucket.wait(cost, now)
             if needed > longest:
@@ -140,7 +142,11 @@ class Engine:
             self.grants += 1
             return self._granted(buckets, now)
         if deadline is not None and deadline > now and (queued is not None or now + longest <= deadline):
-            return self._enqueue(key, endpoint, compiled, cost, now, deadline, priority, token)
+            waiter = self._enqueue(key, endpoint, compiled, cost, deadline, priority, token)
+            for bucket in buckets:
+                if not bucket.line_held() and bucket.wait(cost, now):
+                    bucket.blocker = waiter
+            return waiter
         self.denials += 1
         if refusing is None:
             assert queued is not None
@@ -160,10 +166,9 @@ class Engine:
 
     def _denied(self, buckets: tuple[Bucket, ...], cost: Amount, now: int, reason: str, scope: Bucket) -> Decision:
         retry_after = max(bucket.wait(cost, now) for bucket in buckets)
-        if reason == "queue":
-            head = scope.head()
-            if head is not None:
-                retry_after = max(retry_after, max(bucket.wait(head.cost, now) for bucket in head.buckets))
+        if reason == "queue" and scope.blocker is not None:
+            blocker = scope.blocker
+            retry_after = max(retry_after, max(bucket.wait(blocker.cost, now) for bucket in blocker.buckets))
         reports = tuple((bucket.name, *bucket.report(now)) for bucket in buckets)
         remaining, reset = scope.report(now)
         return Decision(False, retry_after, scope.name, remaining, reset, reports, reason)
@@ -176,16 +181,13 @@ class Engine:
         endpoint: str,
         compiled: _Compiled,
         cost: Amount,
-        now: int,
         deadline: int,
         priority: int,
         token: Any,
     ) -> Waiter:
         self._seq += 1
         waiter = Waiter(key, endpoint, compiled.route, compiled.buckets, cost, deadline, priority, self._seq, token)
-        for bucket in compiled.buckets:
-            bucket.enqueue(waiter)
-            self._waiting.add(bucket)
+        insort(self._queue, waiter)
         heapq.heappush(self._deadlines, (deadline, waiter.seq, waiter))
         self.waiters += 1
         return waiter
@@ -206,32 +208,41 @@ class Engine:
         answers: list[Answer] = []
         self._expire(now - 1, now, answers)
         wake: int | None = None
-        progress = True
-        while progress:
-            progress = False
-            wake = None
-            for bucket in list(self._waiting):
-                waiter = bucket.head()
-                if waiter is None:
-                    self._waiting.discard(bucket)
+        held: set[Bucket] = set()  # buckets whose line a waiter earlier in this pass holds
+        for waiter in self._queue:
+            if not waiter.live:
+                continue
+            stuck = False
+            soonest = 0
+            for bucket in waiter.buckets:
+                if bucket in held:
+                    stuck = True
                     continue
-                if not waiter.at_head():
-                    continue
-                needed = max(b.wait(waiter.cost, now) for b in waiter.buckets)
+                needed = bucket.wait(waiter.cost, now)
                 if needed:
-                    if wake is None or now + needed < wake:
-                        wake = now + needed
-                    continue
-                for b in waiter.buckets:
-                    b.pop(waiter)
-                    b.charge(waiter.cost, now)
-                    self.dirty.add(b)
-                waiter.live = False
-                self.waiters -= 1
-                self.grants += 1
-                answers.append((waiter, self._granted(waiter.buckets, now)))
-                progress = True
+                    stuck = True
+                    bucket.blocker = waiter
+                    held.add(bucket)
+                    if not soonest or needed < soonest:
+                        soonest = needed
+                elif bucket.blocker is not None and bucket.blocker is not waiter:
+                    bucket.blocker = None
+            if soonest and (wake is None or now + soonest < wake):
+                wake = now + soonest
+            if stuck:
+                continue
+            for bucket in waiter.buckets:
+                bucket.charge(waiter.cost, now)
+                self.dirty.add(bucket)
+                if bucket.blocker is waiter:
+                    bucket.blocker = None
+            waiter.live = False
+            self.waiters -= 1
+            self.grants += 1
+            answers.append((waiter, self._granted(waiter.buckets, now)))
         self._expire(now, now, answers)
+        if len(self._queue) > self.waiters:
+            self._queue = [waiter for waiter in self._queue if waiter.live]
         deadlines = self._deadlines
         while deadlines and not deadlines[0][2].live:
             heapq.heappop(deadlines)
@@ -260,7 +271,7 @@ class Engine:
         the new buckets in their order; those whose key or endpoint is gone are
         answered with the error. Call ``service`` afterwards.
         """
-        waiters = sorted({entry[2] for bucket in self._waiting for entry in bucket.queue if entry[2].live})
+        waiters = [waiter for waiter in self._queue if waiter.live]
         old_buckets = self._buckets
         self.table = table
         self._buckets = {}
@@ -271,15 +282,16 @@ class Engine:
                 bucket = old_buckets.get(ident)
                 if bucket is not None and ident not in self._buckets:
                     bucket.rebuild(spec, now)
-                    bucket.queue = []
+                    bucket.blocker = None
                     self._buckets[ident] = bucket
                     self.dirty.add(bucket)
         self.dirty &= set(self._buckets.values())
-        self._waiting = set()
         return self._requeue(waiters)
 
     def _requeue(self, waiters: list[Waiter]) -> list[Answer]:
+        """Point ``waiters`` at the current buckets, keeping their order; answer those that no longer resolve."""
         answers: list[Answer] = []
+        self._queue = []
         for waiter in waiters:
             try:
                 compiled = self._compile(waiter.key, waiter.endpoint)
@@ -291,9 +303,7 @@ class Engine:
                 continue
             waiter.route = compiled.route
             waiter.buckets = compiled.buckets
-            for bucket in compiled.buckets:
-                bucket.enqueue(waiter)
-                self._waiting.add(bucket)
+            self._queue.append(waiter)
         return answers
 
     def reset(self, key: str, endpoint: str | None, now: int) -> list[str]:
@@ -327,7 +337,8 @@ class Engine:
         for bucket_spec in spec.buckets.values():
             owner = spec.owner(bucket_spec)
             bucket = self._buckets.get((owner, bucket_spec.name)) or Bucket(owner, bucket_spec)
-            buckets.append(describe_bucket(bucket, now))
+            waiting = sum(1 for waiter in self._queue if waiter.live and bucket in waiter.buckets)
+            buckets.append(describe_bucket(bucket, now, waiting=waiting))
         return {
             "key": spec.name,
             "provider": spec.provider.name,
@@ -340,7 +351,7 @@ class Engine:
         }
 
 
-def describe_bucket(bucket: Bucket, now: int, usage: bool = True) -> dict[str, Any]:
+def describe_bucket(bucket: Bucket, now: int, usage: bool = True, waiting: int = 0) -> dict[str, Any]:
     """Return the wire description of ``bucket``: its spec, and with ``usage`` its state at ``now``."""
     spec = bucket.spec
     rates = []
@@ -371,6 +382,6 @@ def describe_bucket(bucket: Bucket, now: int, usage: bool = True) -> dict[str, A
     if spec.max_cost is not None:
         description["max_cost"] = spec.max_cost
     if usage:
-        description["waiters"] = sum(1 for entry in bucket.queue if entry[2].live)
+        description["waiters"] = waiting
         description["held_until"] = seconds(bucket.held_until) if bucket.held_until > now else None
     return description

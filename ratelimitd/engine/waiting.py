@@ -1,14 +1,16 @@
 """Requests that wait: the ``Waiter`` record and the order in which waiters are served.
 
-Each waiter joins the queue of every bucket its endpoint needs. Queues are
-ordered by priority (higher first) and then by arrival, and a waiter is served
-only when it is at the head of all its queues and all its buckets allow it.
-The waiter that comes first in that global order is at the head of every queue
-it is in, so someone can always make progress; and since nobody overtakes a
-waiter at the head, a large request is never starved by a stream of small ones
-(nor a small one forever by anything but the finite line ahead of it).
+Waiters are served in one order: priority (higher first), then arrival. A
+waiter *holds the line* of each bucket that refuses it: nobody after it may
+take from that bucket until it is served. A bucket that would grant it, while
+it waits on another one, stays open to others (backfilling): PolyNode's light
+calls go on using the standard bucket while a heavy call waits for the heavy
+bucket. As soon as the standard bucket would refuse the heavy call, the heavy
+call holds that line too, so it is delayed by at most one turn and never
+starved; and a large request is never overtaken by small ones on a bucket
+that refuses it (nor a small one held forever: the line ahead is finite).
 
-This module keeps the order; ``Engine.service`` decides who is granted when.
+This module keeps the record; ``Engine.service`` decides who is granted when.
 """
 
 from __future__ import annotations
@@ -55,10 +57,6 @@ class Waiter:
         self.seq = seq
         self.token = token
         self.live = True
-
-    def at_head(self) -> bool:
-        """Report whether this waiter is first in the queue of every bucket it needs."""
-        return all(bucket.head() is self for bucket in self.buckets)
 
     def __lt__(self, other: "Waiter") -> bool:
         return (-self.priority, self.seq) < (-other.priority, other.seq)

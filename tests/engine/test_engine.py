@@ -221,3 +221,23 @@ def test_clock_stepping_back_never_grants_more():
     assert not engine.acquire("k", "e", None, T0 + S).granted
     assert not engine.acquire("k", "e", None, T0 + 14 * S).granted
     assert engine.acquire("k", "e", None, T0 + 15 * S).granted
+
+
+def test_light_calls_backfill_a_bucket_that_a_heavy_waiter_is_not_refused_by():
+    buckets = {"standard": BucketSpec("standard", rates=(rate("3/10s"),)), "heavy": BucketSpec("heavy", rates=(rate("1/10s"),))}
+    engine = Engine(table(buckets, {"rest": ("standard",), "heavy": ("standard", "heavy")}))
+    assert engine.acquire("k", "heavy", None, T0).granted
+    heavy = engine.acquire("k", "heavy", None, T0 + S, deadline=T0 + 60 * S, token="heavy")
+    assert isinstance(heavy, Waiter)
+    # the heavy waiter is refused only by "heavy": "standard" stays open to light calls
+    assert engine.acquire("k", "rest", None, T0 + 2 * S).granted
+    # ... until "standard" would refuse the heavy waiter too: then it holds that line
+    assert engine.acquire("k", "rest", None, T0 + 3 * S).granted
+    light = engine.acquire("k", "rest", None, T0 + 4 * S, deadline=T0 + 60 * S, token="light")
+    assert isinstance(light, Waiter)
+    answers, wake = engine.service(T0 + 4 * S)
+    assert answers == [] and wake == T0 + 10 * S
+    answers, _ = engine.service(T0 + 10 * S)
+    assert [w.token for w, _ in answers] == ["heavy"]
+    answers, _ = engine.service(T0 + 12 * S)
+    assert [w.token for w, _ in answers] == ["light"]

@@ -1,0 +1,381 @@
+"""The async client, for asyncio and Trio alike: many tasks, one pipelined connection.
+
+Every call registers a waiter under its request ``id``, writes its frame
+(directly when the socket takes it whole, else in turn under a lock) and waits
+for its reply. There is no background task (Trio would need a nursery for it):
+whichever waiting task finds nobody reading becomes the reader, routes every
+reply it decodes to its waiter, and when its own reply has come hands the
+reading over to a task still waiting. So a request the daemon holds for 30 s
+never delays another task's quick one.
+
+A connection that breaks fails every waiter on it; each retries once on a new
+connection (a retried ``acquire`` may be charged twice: the safe side). A
+call cancelled after its request was sent leaves the request with the daemon:
+a waiting acquire keeps its place until granted (and charged) or timed out.
+"""
+
+from __future__ import annotations
+
+import os
+import socket as _socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from .backends import Backend, current_backend
+from .client import _timeout, field
+from .discovery import SocketPath, resolve_socket
+from .errors import DaemonUnavailable, RateLimited, RatelimitdError, UnknownLease
+from .messages import RECV_SIZE, Inbox, PushHook, acquire_message, hello_message, request_message, result
+from .permit import Permit
+from .wire import encode
+
+__all__ = ["AsyncClient"]
+
+_getpid = os.getpid
+
+
+class _ConnectionLost(Exception):
+    """The connection broke before the reply came; the request may be sent again."""
+
+
+class _Waiter:
+    __slots__ = ("reply", "event")
+
+    def __init__(self) -> None:
+        self.reply: Any = None  # the reply map, or the exception that ends the wait
+        self.event: Any = None  # set while the task sleeps, to wake it
+
+
+class _Link:
+    """One connection of an ``AsyncClient``: its socket, its inbox, and the requests waiting on it."""
+
+    __slots__ = ("sock", "backend", "inbox", "pending", "reading", "senders", "send_lock", "broken", "pid")
+
+    def __init__(self, sock: _socket.socket, backend: Backend, hooks: list[PushHook]) -> None:
+        self.sock = sock
+        self.backend = backend
+        self.inbox = Inbox(hooks)
+        self.pending: dict[Any, _Waiter] = {}
+        self.reading = False
+        self.senders = 0  # tasks sending the slow way (socket buffer full); others queue behind them
+        self.send_lock = backend.lock()
+        self.broken: BaseException | None = None
+        self.pid = _getpid()
+
+    async def call(self, rid: Any, frame: bytes) -> dict[str, Any]:
+        """Send ``frame`` and return the reply of id ``rid``; raise ``_ConnectionLost`` if the link breaks first."""
+        waiter = _Waiter()
+        pending = self.pending
+        pending[rid] = waiter
+        try:
+            await self.send(frame)
+            while waiter.reply is None:
+                if self.reading:
+                    waiter.event = event = self.backend.event()
+                    await event.wait()
+                else:
+                    await self._read_until(waiter)
+        finally:
+            if pending.get(rid) is waiter:
+                del pending[rid]
+            waiter.event = None
+        reply = waiter.reply
+        if type(reply) is dict:
+            return reply
+        if isinstance(reply, _ConnectionLost):
+            raise _ConnectionLost(*reply.args)
+        raise reply
+
+    async def send(self, frame: bytes | memoryview) -> None:
+        """Write ``frame`` whole, after any frame another task is still writing."""
+        if self.broken is not None:
+            raise _ConnectionLost("the connection broke")
+        sent = 0
+        if not self.senders:
+            try:
+                sent = self.sock.send(frame)
+            except BlockingIOError:
+                pass
+            except OSError as exc:
+                self.fail(_ConnectionLost(str(exc)))
+                raise _ConnectionLost(str(exc)) from exc
+            if sent == len(frame):
+                return
+        rest = memoryview(frame)[sent:]
+        self.senders += 1
+        try:
+            async with self.send_lock:
+                while rest:
+                    if self.broken is not None:
+                        raise _ConnectionLost("the connection broke")
+                    try:
+                        sent += (n := self.sock.send(rest))
+                    except BlockingIOError:
+                        await self.backend.wait_writable(self.sock)
+                        continue
+                    except OSError as exc:
+                        self.fail(_ConnectionLost(str(exc)))
+                        raise _ConnectionLost(str(exc)) from exc
+                    rest = rest[n:]
+        except BaseException:
+            if sent and rest and self.broken is None:
+                # half a frame is on the wire: the stream is out of step for good
+                self.fail(_ConnectionLost("a request was interrupted half sent"))
+            raise
+        finally:
+            self.senders -= 1
+            if self.broken is not None:
+                self._close_if_idle()
+
+    async def _read_until(self, waiter: _Waiter) -> None:
+        self.reading = True
+        sock = self.sock
+        inbox = self.inbox
+        pending = self.pending
+        try:
+            while waiter.reply is None and self.broken is None:
+                try:
+                    data = sock.recv(RECV_SIZE)
+                except BlockingIOError:
+                    await self.backend.wait_readable(sock)
+                    continue
+                except OSError as exc:
+                    self.fail(_ConnectionLost(str(exc)))
+                    break
+                if not data:
+                    self.fail(_ConnectionLost("the daemon closed the connection"))
+                    break
+                for rid, reply in inbox.receive(data):
+                    other = pending.get(rid)
+                    if other is not None and other.reply is None:
+                        other.reply = reply
+                        if other.event is not None:
+                            other.event.set()
+                if inbox.failure is not None:
+                    self.fail(inbox.failure)
+        finally:
+            self.reading = False
+            if self.broken is not None:
+                self._close_if_idle()
+            else:
+                for other in pending.values():  # hand the reading over to a task still asleep
+                    if other.reply is None and other.event is not None:
+                        other.event.set()
+                        break
+
+    def fail(self, reason: BaseException) -> None:
+        """End this link: every waiter gets ``reason``, the socket is shut down and closed once idle."""
+        if self.broken is not None:
+            return
+        self.broken = reason
+        for waiter in self.pending.values():
+            if waiter.reply is None:
+                waiter.reply = reason
+                if waiter.event is not None:
+                    waiter.event.set()
+        try:
+            self.sock.shutdown(_socket.SHUT_RDWR)  # wakes a task blocked on the socket
+        except OSError:
+            pass
+        self._close_if_idle()
+
+    def _close_if_idle(self) -> None:
+        if not self.reading and not self.senders and self.sock.fileno() >= 0:
+            self.backend.notify_closing(self.sock)
+            self.sock.close()
+
+
+async def _connect(backend: Backend, path: str) -> _socket.socket:
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        try:
+            sock.connect(path)
+        except BlockingIOError:  # the listen backlog is full: wait for room
+            await backend.wait_writable(sock)
+            error = sock.getsockopt(_socket.SOL_SOCKET, _socket.SO_ERROR)
+            if error:
+                raise OSError(error, os.strerror(error)) from None
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class AsyncClient:
+    """An async connection to ratelimitd, under asyncio or Trio; tasks may share one.
+
+    The same arguments and methods as ``Client``, as coroutines;
+    ``async with client.permit(...)``. The running library is detected on the
+    first call; a client belongs to one event loop until ``close()``.
+    """
+
+    def __init__(self, socket: SocketPath | None = None, *, timeout: float | None = None, name: str | None = None) -> None:
+        self.path, self.origin = resolve_socket(socket)
+        self.timeout = _timeout(timeout)
+        self.name = name
+        self._link: _Link | None = None
+        self._backend: Backend | None = None
+        self._connect_lock: Any = None
+        self._last_id = 0
+        self._hooks: list[PushHook] = []
+        self._greeting: bytes | None = None
+        if name is not None:
+            hello = hello_message(name)
+            hello["id"] = "hello"  # its reply is not waited for; replies of unknown ids are dropped
+            self._greeting = encode(hello)
+
+    def __repr__(self) -> str:
+        state = "connected" if self._link is not None and self._link.broken is None else "not connected"
+        return f"<AsyncClient {self.path!r} {state}>"
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def connect(self) -> AsyncClient:
+        """Open the connection now rather than on the first call; raise ``DaemonUnavailable`` if it fails."""
+        try:
+            await self._backend_now().run_with_timeout(self.timeout, self._get_link)
+        except TimeoutError:
+            raise DaemonUnavailable(self.path, f"no connection within {self.timeout:g} s", self.origin, hint=False) from None
+        return self
+
+    async def close(self) -> None:
+        """Close the connection; calls still waiting on it raise ``RatelimitdError``. A later call reconnects."""
+        link, self._link = self._link, None
+        self._backend = self._connect_lock = None
+        if link is not None:
+            link.fail(RatelimitdError(f"the client of {self.path} was closed while the request waited"))
+
+    aclose = close
+
+    def on_push(self, callback: PushHook) -> PushHook:
+        """Register ``callback`` to be called with every push (a message without ``id``); return it.
+
+        Called from whichever task is reading; it must not block. An exception
+        from a callback is logged and otherwise ignored.
+        """
+        self._hooks.append(callback)
+        return callback
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def request(self, op: str, /, **fields: Any) -> dict[str, Any]:
+        """Send ``op`` with ``fields`` (those that are None left out) and return the reply map without ``id``.
+
+        Raises as ``Client.request`` does.
+        """
+        return result(await self._call(request_message(op, fields)))
+
+    async def acquire(self, key: str, endpoint: str, cost: object = None, wait: float | None = None, priority: int = 0) -> Permit:
+        """Ask for a permit to call ``endpoint`` with ``key``; return the ``Permit``, granted or not.
+
+        As ``Client.acquire``; other tasks' calls go on while this one waits.
+        """
+        return Permit.from_reply(result(await self._call(acquire_message(key, endpoint, cost, wait, priority))))
+
+    @asynccontextmanager
+    async def permit(self, key: str, endpoint: str, cost: object = None, wait: float | None = None, priority: int = 0) -> AsyncIterator[Permit]:
+        """Acquire and yield the granted ``Permit``; raise ``RateLimited`` if not granted.
+
+        A lease that the permit carries is released on exit, even when the
+        block was cancelled.
+        """
+        permit = await self.acquire(key, endpoint, cost, wait, priority)
+        if not permit.granted:
+            raise RateLimited(permit, key, endpoint, wait)
+        try:
+            yield permit
+        finally:
+            if permit.lease is not None:
+                with self._backend_now().shield():
+                    await self._release(permit.lease)
+
+    async def hello(self, key: str | None = None) -> dict[str, Any]:
+        """Return the daemon's greeting: protocol, server, time, pid, and ``limits`` of ``key`` if given."""
+        return result(await self._call(hello_message(self.name, key)))
+
+    async def status(self) -> dict[str, Any]:
+        """Return the daemon's status map (version, uptime, config, counters…)."""
+        return await self.request("status")
+
+    async def keys(self) -> list[dict[str, Any]]:
+        """Return every key alias of the tier table as ``{"key", "provider", "tier", "group"}`` maps."""
+        return field(await self.request("keys"), "keys", "keys")
+
+    async def show(self, key: str) -> dict[str, Any]:
+        """Return ``key``'s provider, tier, endpoints and buckets with their use now."""
+        return await self.request("show", key=key)
+
+    async def reload(self, path: SocketPath | None = None) -> dict[str, Any]:
+        """Reload the tier table (from ``path`` if given) and return the reply; raise ``InvalidTable`` if refused."""
+        return await self.request("reload", path=None if path is None else os.fspath(path))
+
+    async def reset(self, key: str, endpoint: str | None = None) -> list[str]:
+        """Forget what ``key`` spent (only ``endpoint``'s buckets, if given); return the names of the buckets reset."""
+        return field(await self.request("reset", key=key, endpoint=endpoint), "reset", "reset")
+
+    async def _release(self, lease: Any) -> None:
+        # A lease dies with its connection, so a lost connection has released it already.
+        try:
+            await self.request("release", lease=lease)
+        except (UnknownLease, DaemonUnavailable):
+            pass
+
+    # -- the connection -----------------------------------------------------------------------
+
+    def _backend_now(self) -> Backend:
+        backend = self._backend
+        if backend is None:
+            backend = self._backend = current_backend()
+            self._connect_lock = backend.lock()
+        return backend
+
+    async def _call(self, message: dict[str, Any]) -> dict[str, Any]:
+        wait = message.get("wait")
+        timeout = self.timeout + wait if wait else self.timeout
+        self._last_id = rid = self._last_id + 1
+        message["id"] = rid
+        frame = encode(message)
+        try:
+            return await self._backend_now().run_with_timeout(timeout, self._attempt_twice, rid, frame)
+        except TimeoutError:
+            raise DaemonUnavailable(self.path, f"no answer within {timeout:g} s", self.origin, hint=False) from None
+
+    async def _attempt_twice(self, rid: int, frame: bytes) -> dict[str, Any]:
+        try:
+            return await (await self._get_link()).call(rid, frame)
+        except _ConnectionLost:
+            pass
+        try:
+            return await (await self._get_link()).call(rid, frame)
+        except _ConnectionLost as exc:
+            raise DaemonUnavailable(self.path, f"the connection broke before the reply, twice ({exc})", self.origin) from exc
+
+    async def _get_link(self) -> _Link:
+        link = self._link
+        if link is not None and link.broken is None and link.pid == _getpid():
+            return link
+        backend = self._backend_now()
+        async with self._connect_lock:
+            link = self._link
+            if link is None or link.broken is not None or link.pid != _getpid():
+                link = self._link = await self._open(backend)
+        return link
+
+    async def _open(self, backend: Backend) -> _Link:
+        try:
+            sock = await _connect(backend, self.path)
+        except OSError as exc:
+            raise DaemonUnavailable.from_os_error(self.path, self.origin, exc) from exc
+        link = _Link(sock, backend, self._hooks)
+        if self._greeting is not None:
+            try:
+                await link.send(self._greeting)
+            except _ConnectionLost as exc:
+                raise DaemonUnavailable(self.path, f"the connection broke at once ({exc})", self.origin) from exc
+        return link

@@ -138,7 +138,11 @@ def _endpoint(provider: str, name: str, value: Any, defined: list[str], origins:
         item_path = list_path + (index,)
         fields.text(bucket, item_path, "a bucket name", origins)
         if bucket not in defined:
-            raise fields.unknown_name(bucket, defined, "bucket", f"no tier of provider {_q(provider)}; the tiers", item_path, origins)
+            raise origins.error(
+                f"{what} consumes from bucket {_q(bucket)}{fields.did_you_mean(bucket, defined)}, which no tier "
+                f"of provider {_q(provider)} defines; the tiers define {fields.one_of_names(defined)}",
+                item_path,
+            )
         if bucket in names[:index]:
             raise origins.error(f"{what} lists bucket {_q(bucket)} twice", item_path)
     return EndpointSpec(name, tuple(names), cost), cost_path

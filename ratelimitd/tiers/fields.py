@@ -17,6 +17,7 @@ from ratelimitd_client.amounts import Amount, to_amount
 from ..errors import ConfigError
 from ..units import parse_duration, parse_rate
 from .merge import Origins
+from .paths import quote
 
 __all__ = [
     "RATE_FORMS",
@@ -63,17 +64,6 @@ def describe(value: Any) -> str:
     if isinstance(value, (datetime.date, datetime.time)):
         return "a date/time"
     return type(value).__name__
-
-
-def quote(value: Any) -> str:
-    """Return ``value`` as it would be written in TOML (strings in double quotes), for messages."""
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list)):
-        return describe(value)
-    return str(value)
 
 
 def one_of_names(names: Iterable[str]) -> str:
@@ -158,11 +148,7 @@ def count(value: Any, path: Path, what: str, origins: Origins) -> int:
 def duration(value: Any, path: Path, what: str, origins: Origins, *, zero: bool = False) -> int:
     """Return ``value`` as ns (``"250ms"``); zero is accepted only when ``zero`` is true."""
     if not isinstance(value, str):
-        raise origins.error(
-            f"{quote(value)} is not a duration ({what} is {describe(value)}): write it as a string, "
-            f"an integer count and one of ms, s, m, h, d (e.g. \"100ms\", \"45m\")",
-            path,
-        )
+        raise origins.error(f"{quote(value)} is not a duration: {DURATION_FORMS}, as a string", path)
     try:
         ns = parse_duration(value)
     except ValueError:

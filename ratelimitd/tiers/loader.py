@@ -62,7 +62,7 @@ def _read(path: str, label: str, at: tuple[str, tuple[Any, ...]] | None) -> str:
         reason = exc.strerror or str(exc)
         if at is None:
             raise ConfigError(f"cannot read the tier table: {reason}", file=label) from exc
-        raise _include_error(f"cannot read {quote(label)} ({path}): {reason}", at) from exc
+        raise _include_error(f"cannot read the included file {quote(label)}: {reason}", at) from exc
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text: byte {exc.start} cannot be decoded", file=label) from exc
 

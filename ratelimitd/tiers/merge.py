@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ConfigError
-from .paths import format_path
+from .paths import format_path, quote
 
 __all__ = ["Origins", "merge_into"]
 
@@ -90,8 +90,8 @@ def merge_into(target: dict[str, Any], document: dict[str, Any], file: str, orig
             replace = provider["replace"]
             if not isinstance(replace, bool):
                 raise ConfigError(
-                    f"{replace!r} is not a boolean: write replace = true to drop what earlier files said about "
-                    f"provider {name!r}",
+                    f"{quote(replace)} is not a boolean: write replace = true to drop what earlier files said about "
+                    f"provider {quote(name)}",
                     file=file,
                     path=format_path(path),
                 )

@@ -1,4 +1,4 @@
-"""TOML paths of values in a tier table, spelled the way a user finds them in the file.
+"""TOML paths and values of a tier table, spelled the way a user finds them in the file.
 
 ``("providers", "polynode", "tiers", "growth", "heavy", "rate")`` is written
 ``providers.polynode.tiers.growth.heavy.rate``; a name that is not a bare TOML
@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any, Iterable
 
-__all__ = ["format_path"]
+__all__ = ["format_path", "quote"]
 
 _BARE = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -26,3 +26,16 @@ def format_path(path: Iterable[Any]) -> str:
         name = part if _BARE.match(part) else json.dumps(part, ensure_ascii=False)
         text = f"{text}.{name}" if text else name
     return text
+
+
+def quote(value: Any) -> str:
+    """Return ``value`` as it would be written in TOML (strings in double quotes), for messages."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return str(value)

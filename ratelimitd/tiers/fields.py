@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import difflib
-import json
 from typing import Any, Iterable
 
 from ratelimitd_client.amounts import Amount, to_amount

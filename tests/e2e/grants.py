@@ -9,15 +9,23 @@ from bisect import bisect_left
 from pathlib import Path
 
 WORKER = str(Path(__file__).with_name("worker.py"))
+# time for every worker process to start and connect before the common start (2 cores, 8 Pythons)
+STARTUP = 2.0
 
 
-def run_workers(socket: str, key: str, endpoints: list[str], processes: int, seconds: float, directory: Path) -> list[list[tuple[float, str]]]:
-    """Run ``processes`` workers for ``seconds``; return each one's grants as (time, endpoint)."""
-    until = time.time() + seconds
-    outputs = [directory / f"worker{i}.txt" for i in range(processes)]
+def run_workers(
+    socket: str, key: str, plans: list[list[str]], seconds: float, directory: Path
+) -> tuple[list[list[tuple[float, str]]], float]:
+    """Run one worker per plan (the endpoints it calls in turn) for ``seconds``.
+
+    Returns each worker's grants as (time, endpoint), and the time the run ended.
+    """
+    start = time.time() + STARTUP
+    until = start + seconds
+    outputs = [directory / f"worker{i}.txt" for i in range(len(plans))]
     procs = [
-        subprocess.Popen([sys.executable, WORKER, socket, key, ",".join(endpoints), str(until), str(out)])
-        for out in outputs
+        subprocess.Popen([sys.executable, WORKER, socket, key, ",".join(plan), str(start), str(until), str(out)])
+        for plan, out in zip(plans, outputs)
     ]
     for proc in procs:
         assert proc.wait(seconds + 60) == 0, "a worker process failed"
@@ -28,7 +36,7 @@ def run_workers(socket: str, key: str, endpoints: list[str], processes: int, sec
             stamp, endpoint = line.split()
             grants.append((float(stamp), endpoint))
         result.append(grants)
-    return result
+    return result, until
 
 
 def busiest_window(times: list[float], window: float) -> int:
@@ -37,11 +45,14 @@ def busiest_window(times: list[float], window: float) -> int:
     return max((bisect_left(times, t + window) - i for i, t in enumerate(times)), default=0)
 
 
-def utilisation(times: list[float], limit: int, window: float) -> float:
-    """Return the grants' share of what the limit allows over the time they cover.
+def utilisation(times: list[float], limit: int, window: float, until: float) -> float:
+    """Return the grants' share of what a perfect limiter could grant in whole windows of the run.
 
-    The grants cover the span from the first to the last, plus the window the
-    last one opens; a perfect limiter fills each window with ``limit`` grants.
+    The measured interval starts at the first grant and spans as many whole
+    windows as fit before ``until``; a perfect limiter grants ``limit`` in each.
     """
-    span = max(times) - min(times) + window
-    return len(times) / (limit * span / window)
+    first = min(times)
+    windows = int((until - first) // window)
+    assert windows >= 1, "the run is shorter than one window"
+    end = first + windows * window
+    return sum(1 for stamp in times if stamp < end) / (limit * windows)

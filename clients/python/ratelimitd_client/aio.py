@@ -68,14 +68,19 @@ class _Link:
         waiter = _Waiter()
         pending = self.pending
         pending[rid] = waiter
+        waited = False
         try:
             await self.send(frame)
             while waiter.reply is None:
                 if self.reading:
                     waiter.event = event = self.backend.event()
                     await event.wait()
+                    waited = True
                 else:
-                    await self._read_until(waiter)
+                    waited = await self._read_until(waiter) or waited
+            if not waited:
+                # the reply was there at the first read: let other tasks run all the same
+                await self.backend.pass_turn()
         finally:
             if pending.get(rid) is waiter:
                 del pending[rid]
@@ -128,8 +133,10 @@ class _Link:
             if self.broken is not None:
                 self._close_if_idle()
 
-    async def _read_until(self, waiter: _Waiter) -> None:
+    async def _read_until(self, waiter: _Waiter) -> bool:
+        """Read and route replies until ``waiter`` has one; report whether the task had to wait."""
         self.reading = True
+        waited = False
         sock = self.sock
         inbox = self.inbox
         pending = self.pending
@@ -139,6 +146,7 @@ class _Link:
                     data = sock.recv(RECV_SIZE)
                 except BlockingIOError:
                     await self.backend.wait_readable(sock)
+                    waited = True
                     continue
                 except OSError as exc:
                     self.fail(_ConnectionLost(str(exc)))
@@ -163,6 +171,7 @@ class _Link:
                     if other.reply is None and other.event is not None:
                         other.event.set()
                         break
+        return waited
 
     def fail(self, reason: BaseException) -> None:
         """End this link: every waiter gets ``reason``, the socket is shut down and closed once idle."""

@@ -1,11 +1,12 @@
 """The little the async client needs from its event loop, for asyncio and for Trio.
 
 ``current_backend()`` tells which library runs the calling task the way
-sniffio does, without importing Trio (Trio runs it only if it is already in
-``sys.modules``) and without any dependency: Trio when ``trio`` is imported
-and ``trio.lowlevel.current_trio_token()`` answers, asyncio otherwise. A
-backend offers waiting for a socket to be readable or writable, an event, a
-lock, a timeout and a shield; the client does its own non-blocking I/O.
+sniffio does, without any dependency and without importing Trio (it looks for
+it in ``sys.modules`` only): Trio when ``trio`` is imported and
+``trio.lowlevel.current_trio_token()`` answers, asyncio otherwise. A backend
+offers waiting for a socket to be readable or writable, an event, a lock, a
+timeout, a shield and a turn for other tasks; the client does its own
+non-blocking I/O.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ class Backend(Protocol):
     async def run_with_timeout(self, seconds: float, fn: Callable[..., Awaitable[T]], *args: Any) -> T: ...
 
     def shield(self) -> AbstractContextManager[Any]: ...
+
+    async def pass_turn(self) -> None: ...
 
     def notify_closing(self, sock: socket) -> None: ...
 
@@ -93,6 +96,9 @@ class AsyncioBackend:
         # asyncio delivers a cancellation once; the awaits after it in a finally run.
         return nullcontext()
 
+    async def pass_turn(self) -> None:
+        pass  # asyncio's own sock_recv does not yield when data is there either
+
     def notify_closing(self, sock: socket) -> None:
         pass  # the client closes a socket only when no task waits on it
 
@@ -128,6 +134,10 @@ class TrioBackend:
 
     def shield(self) -> AbstractContextManager[Any]:
         return self._trio.CancelScope(shield=True)
+
+    async def pass_turn(self) -> None:
+        """Let other tasks run once, without raising ``Cancelled`` (the reply in hand is not lost)."""
+        await self._lowlevel.cancel_shielded_checkpoint()
 
     def notify_closing(self, sock: socket) -> None:
         self._lowlevel.notify_closing(sock)

@@ -44,7 +44,6 @@ class Backend:
     start: Callable[[str], Server]
     worker: Callable[[Server], dict]
     clients: int = 4
-    scale: float = 1.0  # fraction of the run's per-client count this backend does (slow backends do fewer)
     server_what: str = ""  # what the server CPU column measures, when not the obvious process
 
 
@@ -104,6 +103,10 @@ def _pipe(key: str) -> Callable[[Server], dict]:
     return lambda s: {"mode": "pipelined", "socket": s.socket, "key": key, "endpoint": "rest", "depth": PIPELINE_DEPTH}
 
 
+def _async(key: str) -> Callable[[Server], dict]:
+    return lambda s: {"mode": "async", "socket": s.socket, "key": key, "endpoint": "rest", "depth": PIPELINE_DEPTH}
+
+
 def _limits(kind: str) -> Callable[[Server], dict]:
     return lambda s: {"kind": kind, "socket": s.socket, "key": "bench", "rate": "1000000/minute"}
 
@@ -136,13 +139,15 @@ BACKENDS: list[Backend] = [
     Backend("pyrate-redis", "PyrateLimiter v4 Redis bucket + hiredis", "one", start_redis, _pyrate("pyrate-redis"),
             server_what="redis"),
     Backend("pyrate-sqlite", "PyrateLimiter v4 SQLite bucket + file lock", "one", _sqlite, _pyrate("pyrate-sqlite"),
-            scale=0.1, server_what="none (embedded)"),
+            server_what="none (embedded)"),
     Backend("floor-trio-stream-pipe", f"floor: Trio `SocketStream`, {PIPELINE_DEPTH} in flight", "pipelined",
             _floor("trio-stream"), _pipe("bench")),
     Backend("floor-asyncio-pipe", f"floor: asyncio streams, {PIPELINE_DEPTH} in flight", "pipelined",
             _floor("asyncio"), _pipe("bench")),
     Backend("rl-log-pipe", f"ratelimitd, sliding log, {PIPELINE_DEPTH} in flight (raw frames)", "pipelined",
             _ratelimitd("bench-log"), _pipe("bench-log")),
+    Backend("rl-log-async", f"ratelimitd, sliding log, `AsyncClient` (asyncio), {PIPELINE_DEPTH} tasks", "pipelined",
+            _with_client(_ratelimitd("bench-log")), _async("bench-log")),
     Backend("rl-log-unloaded", "ratelimitd, sliding log, `Client`, 1 client", "unloaded",
             _with_client(_ratelimitd("bench-log")), _client("bench-log"), clients=1),
     Backend("rl-log-raw-unloaded", "ratelimitd, sliding log, thin raw client, 1 client", "unloaded",

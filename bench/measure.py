@@ -16,7 +16,7 @@ import time
 from array import array
 from dataclasses import dataclass
 
-from procs import HarnessError, cpu_seconds, spawn, stop
+from procs import HarnessError, cpu_between, cpu_snapshot, spawn, stop
 
 __all__ = ["Sample", "run_workers", "summarise", "percentile", "median", "collect_stamps"]
 
@@ -37,6 +37,7 @@ class Sample:
     server_cpu: float | None
     denied: int
     errors: int
+    run: int = 0  # which interleaved round it was measured in (ratios pair samples of the same round)
 
 
 def percentile(sorted_values, q: float) -> float:
@@ -103,7 +104,7 @@ def run_workers(cfgs: list[dict], server_pid: int | None, timeout: float) -> tup
     """Run one worker per config against a started server and return their results and timings.
 
     Workers connect and warm up, then all are released at once; the server's CPU
-    time is read from /proc just before the release and just after the last
+    time is read from /proc (``cpu_snapshot``) just before the release and just after the last
     result. Each result gets ``server_cpu`` (seconds, or None without a server
     process). Raises ``HarnessError`` when a worker fails or a phase overruns.
     """
@@ -113,14 +114,14 @@ def run_workers(cfgs: list[dict], server_pid: int | None, timeout: float) -> tup
         ready = lines.one_each(time.monotonic() + 60.0, "ready")
         if any(line != "ready" for line in ready):
             raise HarnessError(f"unexpected worker output before the start: {ready!r}")
-        cpu0 = cpu_seconds(server_pid) if server_pid else None
+        cpu0 = cpu_snapshot(server_pid) if server_pid else None
         for p in procs:
             p.stdin.write(b"go\n")
             p.stdin.flush()
         results = [json.loads(line) for line in lines.one_each(time.monotonic() + timeout, "results")]
-        cpu1 = cpu_seconds(server_pid) if server_pid else None
+        used = cpu_between(cpu0, cpu_snapshot(server_pid)) if server_pid else None
         for result in results:
-            result["server_cpu"] = None if cpu0 is None else cpu1 - cpu0
+            result["server_cpu"] = used
         timings = []
         for cfg in cfgs:
             values = array("q")

@@ -21,6 +21,8 @@ __all__ = [
     "stop",
     "stop_all",
     "cpu_seconds",
+    "cpu_snapshot",
+    "cpu_between",
     "rss_bytes",
     "wait_until",
     "unix_connectable",
@@ -92,6 +94,35 @@ def cpu_seconds(pid: int) -> float:
     fields = stat[stat.rindex(b")") + 2 :].split()
     # fields[0] is field 3 (state); utime and stime are fields 14 and 15
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def cpu_snapshot(pid: int) -> tuple[float, dict[int, int]]:
+    """Return process ``pid``'s CPU seconds in clock ticks and each live thread's CPU ns (schedstat)."""
+    threads: dict[int, int] = {}
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as f:
+                    threads[int(tid)] = int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        pass
+    return cpu_seconds(pid), threads
+
+
+def cpu_between(before: tuple[float, dict[int, int]], after: tuple[float, dict[int, int]]) -> float:
+    """Report the CPU seconds a process used between two ``cpu_snapshot``s.
+
+    Uses the nanosecond per-thread counters when every thread seen before is
+    still there (a thread born in between counts whole); else falls back to
+    /proc/PID/stat, whose clock-tick resolution (10 ms) also covers dead threads.
+    """
+    ticks0, threads0 = before
+    ticks1, threads1 = after
+    if threads0 and threads1 and all(tid in threads1 for tid in threads0):
+        return (sum(threads1.values()) - sum(threads0.values())) / 1e9
+    return ticks1 - ticks0
 
 
 def rss_bytes(pid: int) -> int:

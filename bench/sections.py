@@ -109,6 +109,7 @@ def measure_waiting(tmp: str, seconds: float, runs: int, log, threads: int = 16)
     """
     missing = client_available()
     client = "raw" if missing else "rl-client"
+    client_label = "thin raw client" if missing else "`ratelimitd_client.Client`"
     interval_ns = 1_000_000  # WAIT_RATE
     lateness_p50, lateness_p99, lateness_p999, lateness_max, rates, counts = [], [], [], [], [], []
     for run in range(runs):
@@ -143,7 +144,7 @@ def measure_waiting(tmp: str, seconds: float, runs: int, log, threads: int = 16)
     return {
         "waiters": threads * _CLIENTS,
         "rate": WAIT_RATE,
-        "client": client,
+        "client": client_label,
         "grants": median(counts),
         "grants_per_s": median(rates),
         "p50": median(lateness_p50),

@@ -187,6 +187,43 @@ def _pipelined(cfg: dict) -> dict:
     return _result(cfg, lat, batches * depth, denied, errors, t0, t1, r0, r1)
 
 
+def _async_pipelined(cfg: dict) -> dict:
+    """Run ``depth`` asyncio tasks sharing one ``AsyncClient`` (one pipelined connection), each
+    doing its share of the checks one after another; latencies are per call."""
+    import asyncio
+
+    from ratelimitd_client import AsyncClient
+
+    depth, key, endpoint = cfg["depth"], cfg["key"], cfg.get("endpoint", "rest")
+    per_task = max(1, cfg["n"] // depth)
+    n = per_task * depth
+    lat = array("q", bytes(8 * n))
+    counts = {"denied": 0, "errors": 0}
+
+    async def task(client, index: int) -> None:
+        clock, acquire, base = _clock, client.acquire, index * per_task
+        for i in range(per_task):
+            s = clock()
+            permit = await acquire(key, endpoint)
+            lat[base + i] = clock() - s
+            if not permit.granted:
+                counts["denied"] += 1
+
+    async def run() -> dict:
+        async with AsyncClient(socket=cfg["socket"]) as client:
+            for _ in range(cfg.get("warmup", 0)):
+                await client.acquire(key, endpoint)
+            _handshake()  # blocks the loop while nothing else runs on it
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            t0 = _clock()
+            await asyncio.gather(*(task(client, i) for i in range(depth)))
+            t1 = _clock()
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+        return _result(cfg, lat, n, counts["denied"], counts["errors"], t0, t1, r0, r1)
+
+    return asyncio.run(run())
+
+
 def _waiters(cfg: dict) -> dict:
     """Run ``threads`` clients that each re-queue a waiting acquire on one key until the deadline.
 
@@ -260,7 +297,7 @@ def main(argv: list[str]) -> None:
     """Run the worker described by the JSON config in ``argv[1]`` and print its result line."""
     cfg = json.loads(argv[1])
     mode = cfg.get("mode", "single")
-    run = {"single": _one_at_a_time, "pipelined": _pipelined, "waiters": _waiters}[mode]
+    run = {"single": _one_at_a_time, "pipelined": _pipelined, "async": _async_pipelined, "waiters": _waiters}[mode]
     result = run(cfg)
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()

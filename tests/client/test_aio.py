@@ -353,3 +353,61 @@ def test_a_cancelled_reader_hands_the_reading_over_under_asyncio(sock_path: str)
                 assert (await second).remaining == 7
 
     asyncio.run(main())
+
+
+# --- a task cancelled just as it was handed the reading ----------------------------------------------
+
+
+def push_then_answer(holder: Holder, key: str) -> None:
+    """Send a push and the held reply of ``key`` in one write (the push is read first)."""
+    with holder.lock:
+        conn, request = holder.held.pop(key)
+    conn.send(vector("push", "push")["frame"], granted(request["id"]))
+
+
+async def test_a_task_cancelled_when_handed_the_reading_passes_it_on_under_trio(sock_path: str) -> None:
+    holder = Holder(lambda request: True)
+    got: dict[str, Permit] = {}
+    with FakeDaemon(sock_path, holder) as fake:
+        async with AsyncClient(sock_path, timeout=5) as client:
+            w1 = trio.CancelScope()
+            client.on_push(lambda message: w1.cancel())  # runs in the reader, before it hands over
+
+            r_done = trio.Event()
+
+            async def acquire(key: str, scope: trio.CancelScope | None = None) -> None:
+                with scope or trio.CancelScope():
+                    got[key] = await client.acquire(key, "rest", wait=30)
+                if key == "r":
+                    r_done.set()
+
+            async with trio.open_nursery() as nursery:
+                for count, key in enumerate(["r", "w1", "w2"], 1):
+                    nursery.start_soon(acquire, key, w1 if key == "w1" else None)
+                    await trio.to_thread.run_sync(fake.wait_for, count)
+                push_then_answer(holder, "r")  # r reads it, w1 is cancelled, r hands over to w1
+                await r_done.wait()
+                await trio.testing.wait_all_tasks_blocked()  # w1 has gone; w2 must be reading now
+                holder.answer("w2")
+    assert sorted(got) == ["r", "w2"] and w1.cancelled_caught
+
+
+def test_a_task_cancelled_when_handed_the_reading_passes_it_on_under_asyncio(sock_path: str) -> None:
+    holder = Holder(lambda request: True)
+
+    async def main() -> None:
+        with FakeDaemon(sock_path, holder) as fake:
+            async with AsyncClient(sock_path, timeout=5) as client:
+                tasks: dict[str, asyncio.Task[Permit]] = {}
+                client.on_push(lambda message: tasks["w1"].cancel())  # runs in the reader, before it hands over
+                for count, key in enumerate(["r", "w1", "w2"], 1):
+                    tasks[key] = asyncio.create_task(client.acquire(key, "rest", wait=30))
+                    await asyncio.to_thread(fake.wait_for, count)
+                push_then_answer(holder, "r")
+                assert (await tasks["r"]).granted
+                with pytest.raises(asyncio.CancelledError):
+                    await tasks["w1"]
+                holder.answer("w2")
+                assert (await tasks["w2"]).granted
+
+    asyncio.run(main())

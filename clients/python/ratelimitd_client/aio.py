@@ -81,6 +81,14 @@ class _Link:
             if not waited:
                 # the reply was there at the first read: let other tasks run all the same
                 await self.backend.pass_turn()
+        except BaseException:
+            # Cancelled or timed out: this task may have just been handed the reading
+            # and must not leave the others asleep with nobody reading.
+            if pending.get(rid) is waiter:
+                del pending[rid]
+            if not self.reading and self.broken is None:
+                self._hand_over()
+            raise
         finally:
             if pending.get(rid) is waiter:
                 del pending[rid]
@@ -167,11 +175,15 @@ class _Link:
             if self.broken is not None:
                 self._close_if_idle()
             else:
-                for other in pending.values():  # hand the reading over to a task still asleep
-                    if other.reply is None and other.event is not None:
-                        other.event.set()
-                        break
+                self._hand_over()
         return waited
+
+    def _hand_over(self) -> None:
+        """Wake one task still asleep without its reply, to take over the reading."""
+        for other in self.pending.values():
+            if other.reply is None and other.event is not None:
+                other.event.set()
+                return
 
     def fail(self, reason: BaseException) -> None:
         """End this link: every waiter gets ``reason``, the socket is shut down and closed once idle."""

@@ -205,6 +205,8 @@ class Server:
         while True:
             try:
                 sock, _ = await listener.accept()
+            except trio.ClosedResourceError:
+                return  # stop() closed the listener
             except OSError as exc:
                 if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
                     log.error("cannot accept a connection: %s; retrying", exc.strerror)

@@ -32,6 +32,10 @@ from .waiting import Waiter
 
 __all__ = ["Engine", "Answer", "describe_bucket"]
 
+# A waiter whose slot frees at its deadline is granted, even if the timer that woke the
+# scheduler fired a little late: deadlines are kept to this precision (ns).
+DEADLINE_SLACK = 1_000_000
+
 # (waiter, the decision for it, or the error that ended it) — what ``service`` hands back
 Answer = tuple[Waiter, "Decision | RequestError"]
 
@@ -206,7 +210,7 @@ class Engine:
         ``service`` should next be called, or None when nobody waits.
         """
         answers: list[Answer] = []
-        self._expire(now - 1, now, answers)
+        self._expire(now - DEADLINE_SLACK, now, answers)
         wake: int | None = None
         held: set[Bucket] = set()  # buckets whose line a waiter earlier in this pass holds
         for waiter in self._queue:

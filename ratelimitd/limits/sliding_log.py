@@ -7,34 +7,47 @@ grows with the limit (one entry per grant in the window); the sliding-window
 counter is the O(1) alternative when that matters more than exactness.
 
 A grant at ``t`` counts until ``t + window + margin`` (exclusive): grants at 0
-and at exactly one window later never share a window.
+and at exactly one window later never share a window. With the margin, a
+provider that sees each request arrive up to ``margin`` after its grant still
+never counts more than the limit in any window of its own.
+
+A clock that steps back is safe without special handling: the log never
+forgets a grant because ``now`` went back (expiry only looks at the grant's own
+stamp), a grant stamped in the "future" counts in full until it ages out, and a
+grant made at an earlier ``now`` is inserted in order, so ``wait`` stays exact.
 """
 
 from __future__ import annotations
 
-from bisect import insort
+from bisect import bisect_right
 from collections import deque
 from typing import Any, ClassVar
 
 from ratelimitd_client.amounts import Amount
 
 from .base import Rate
+from .hold import Held
 
 __all__ = ["SlidingLog"]
 
 
-class SlidingLog:
+class SlidingLog(Held):
     """The grants of the last ``window + margin`` ns of one bucket, oldest first."""
 
     algorithm: ClassVar[str] = "sliding-log"
-    __slots__ = ("rate", "_span", "_times", "_costs", "_used")
+    __slots__ = ("rate", "_limit", "_span", "_times", "_costs", "_used")
 
     def __init__(self, rate: Rate) -> None:
         self.rate = rate
+        self._limit = rate.limit
         self._span = rate.window + rate.margin
         self._times: deque[int] = deque()
         self._costs: deque[Amount] = deque()
         self._used: Amount = 0
+        self._no_hold()
+
+    def __repr__(self) -> str:
+        return f"SlidingLog({self.rate}, used={self._used}, grants={len(self._times)})"
 
     def _expire(self, now: int) -> None:
         horizon = now - self._span
@@ -44,43 +57,75 @@ class SlidingLog:
             self._used -= self._costs.popleft()
 
     def wait(self, cost: Amount, now: int) -> int:
-        """Report ns from ``now`` until ``cost`` fits: when enough of the oldest grants have aged out."""
-        self._expire(now)
-        excess = self._used + cost - self.rate.limit
-        if excess <= 0:
+        """Report ns from ``now`` until ``cost`` fits: when enough of the oldest grants have aged out.
+
+        Returns 0 for ``cost == 0`` (a peek). Raises ``ValueError`` when ``cost``
+        exceeds the limit, which no wait would satisfy.
+        """
+        times = self._times
+        if times and times[0] <= now - self._span:
+            self._expire(now)
+        if self._used + cost <= self._limit:
+            if now >= self._hold_until or cost <= self._hold_left:
+                return 0
+            return self._hold_until - now
+        if not cost:
             return 0
+        return self._held_wait(cost, now, self._earliest)
+
+    def _earliest(self, cost: Amount, start: int) -> int:
+        # the log is already expired at some now <= start; freeing is monotone in time
+        excess = self._used + cost - self._limit
+        if excess <= 0:
+            return start
         freed: Amount = 0
+        span = self._span
         for stamp, spent in zip(self._times, self._costs):
             freed += spent
             if freed >= excess:
-                return stamp + self._span - now
-        raise ValueError(f"cost {cost} exceeds the limit {self.rate.limit} of rate {self.rate}")
+                at = stamp + span
+                return at if at > start else start
+        raise ValueError(f"cost {cost} exceeds the limit {self._limit} of rate {self.rate}")
 
     def charge(self, cost: Amount, now: int) -> None:
-        """Record a grant of ``cost`` at ``now``."""
-        self.charge_at(cost, now)
-
-    def charge_at(self, cost: Amount, stamp: int) -> None:
-        """Record ``cost`` as if granted at ``stamp`` (grants, restores and corrections)."""
+        """Record a grant of ``cost`` at ``now`` (nothing for ``cost == 0``)."""
         if not cost:
             return
         times = self._times
-        if times and stamp < times[-1]:
-            self._insert(stamp, cost)
+        if not times or now >= times[-1]:
+            times.append(now)
+            self._costs.append(cost)
         else:
+            self._insert(now, cost)
+        self._used += cost
+        if now < self._hold_until:
+            self._hold_left -= cost
+
+    def charge_at(self, cost: Amount, stamp: int) -> None:
+        """Record ``cost`` as if granted at ``stamp`` (restores and corrections; a hold is not charged)."""
+        if not cost:
+            return
+        times = self._times
+        if not times or stamp >= times[-1]:
             times.append(stamp)
             self._costs.append(cost)
+        else:
+            self._insert(stamp, cost)
         self._used += cost
 
     def _insert(self, stamp: int, cost: Amount) -> None:
-        # Rare: a clock that stepped back, or a provider's correction. Keep the log sorted.
-        entries = list(zip(self._times, self._costs))
-        insort(entries, (stamp, cost), key=lambda entry: entry[0])
-        self._times = deque(entry[0] for entry in entries)
-        self._costs = deque(entry[1] for entry in entries)
+        # Rare: a clock that stepped back, or a restore. Keep the log sorted (after equal stamps).
+        index = bisect_right(self._times, stamp)
+        self._times.insert(index, stamp)
+        self._costs.insert(index, cost)
 
     def refund(self, cost: Amount, now: int) -> None:
-        """Give back ``cost`` from the newest grants (the ones a settle or cancel refers to)."""
+        """Give back ``cost`` from the newest grants (the ones a settle or cancel refers to).
+
+        Exact when no other grant came after the one refunded; otherwise the
+        newest grants are shortened instead, which frees the same amount but
+        up to their age earlier. A provider's hold is not given back (see ``hold``).
+        """
         self._expire(now)
         while cost > 0 and self._times:
             newest = self._costs[-1]
@@ -94,48 +139,50 @@ class SlidingLog:
             cost -= newest
 
     def remaining(self, now: int) -> Amount:
-        """Report what could be charged at ``now``."""
+        """Report what could be charged at ``now`` (never below 0; bounded by an active hold)."""
         self._expire(now)
-        left = self.rate.limit - self._used
-        return left if left > 0 else 0
+        left = self._limit - self._used
+        return self._held_remaining(left if left > 0 else 0, now)
 
     def used(self, now: int) -> Amount:
-        """Report the sum of the grants that still count at ``now``."""
+        """Report the sum of the grants that still count at ``now`` (or what an active hold implies, if more)."""
         self._expire(now)
-        return self._used
+        return self._held_used(self._used, now)
 
     def reset_after(self, now: int) -> int:
-        """Report ns until the oldest counted grant ages out (0 when nothing counts)."""
+        """Report ns until the oldest counted grant ages out (0 when nothing counts).
+
+        While a provider's hold allows less than the log, until the hold ends.
+        """
         self._expire(now)
+        log_left = self._limit - self._used
+        if now < self._hold_until and self._hold_left <= log_left:
+            return self._hold_until - now
         if not self._times:
             return 0
         return self._times[0] + self._span - now
 
-    def restrict(self, remaining: Amount, reset_after: int, now: int) -> None:
-        """Adopt a provider's count: at most ``remaining`` more until ``now + reset_after``.
-
-        Adds one phantom grant of the difference that ages out exactly at the
-        provider's reset; never loosens the log.
-        """
-        surplus = self.remaining(now) - remaining
-        if surplus <= 0:
-            return
-        self.charge_at(surplus, now + min(reset_after, self._span) - self._span)
-
     def dump(self, now: int) -> Any:
-        """Return ``[[age_ns, cost], …]`` of the counted grants, oldest first."""
+        """Return ``{"log": [[age_ns, cost], …]}`` of the counted grants, oldest first, and any ``"hold"``."""
         self._expire(now)
-        return [[now - stamp, spent] for stamp, spent in zip(self._times, self._costs)]
+        state: dict[str, Any] = {"log": [[now - stamp, spent] for stamp, spent in zip(self._times, self._costs)]}
+        return self._dump_hold(now, state)
 
     @classmethod
     def load(cls, rate: Rate, data: Any, at: int) -> "SlidingLog":
-        """Rebuild a log dumped at engine time ``at``."""
+        """Rebuild a log dumped at engine time ``at`` (also reads the older plain ``[[age, cost], …]`` form)."""
         log = cls(rate)
-        for age, spent in data:
+        entries = data["log"] if isinstance(data, dict) else data
+        for age, spent in entries:
             log.charge_at(spent, at - age)
+        log._load_hold(data, at)
         return log
 
-    def retune(self, rate: Rate) -> None:
-        """Adopt ``rate`` (same or other limit, window or margin), keeping every grant."""
+    def retune(self, rate: Rate, now: int | None = None) -> None:
+        """Adopt ``rate`` (same or other limit, window or margin), keeping every grant and any hold.
+
+        ``now`` is accepted for the common face and not needed: the log is exact whatever the rate.
+        """
         self.rate = rate
+        self._limit = rate.limit
         self._span = rate.window + rate.margin

@@ -17,15 +17,23 @@ import textwrap
 import time
 from pathlib import Path
 
-__all__ = ["Daemon", "ratelimitd_command"]
+__all__ = ["Daemon", "console_script", "ratelimitd_command"]
+
+
+def console_script(name: str) -> str:
+    """Return the path of the installed console script ``name``: beside this Python (a venv), else on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        raise RuntimeError(f"the console script {name!r} is not installed; run: pip install -e clients/python -e .")
+    return found
 
 
 def ratelimitd_command() -> list[str]:
-    """Return the command that runs the installed daemon (the console script, else the module)."""
-    script = shutil.which("ratelimitd")
-    if script:
-        return [script]
-    return [sys.executable, "-c", "from ratelimitd.cli.daemon import main; main()"]
+    """Return the command that runs the installed daemon."""
+    return [console_script("ratelimitd")]
 
 
 class Daemon:

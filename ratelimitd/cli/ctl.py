@@ -1,0 +1,370 @@
+"""``ratelimitctl``: look at and steer a running ratelimitd, and validate tier tables without one.
+
+A thin shell over ``ratelimitd_client``: each command builds a ``Client``, calls
+one method and prints what came back (``render``), aligned for people or as
+JSON with ``--json``. ``check`` alone needs no daemon: it runs the daemon's own
+``tiers.load_file``. Exit statuses (also in ``--help`` and docs/ratelimitctl.md):
+0 success or granted, 1 the daemon refused or the table is invalid, 2 usage,
+69 the daemon cannot be reached, 75 denied or the wait ran out.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from ratelimitd_client import Client, DaemonUnavailable, Forbidden, InvalidTable, ProtocolError, RateLimited, RequestFailed
+from ratelimitd_client.amounts import to_amount
+from ratelimitd_client.protocol import EXIT_DENIED
+
+from .. import __version__
+from . import render
+from .child import run_command
+
+__all__ = ["main", "EXIT_ERROR", "EXIT_UNAVAILABLE", "EXIT_DENIED", "DaemonUnreachable"]
+
+EXIT_ERROR = 1  # an error reply, an invalid table (click.ClickException's status)
+EXIT_UNAVAILABLE = 69  # sysexits.h EX_UNAVAILABLE: the daemon is not running or cannot be reached
+
+CLIENT_NAME = f"ratelimitctl/{__version__}"
+
+EXIT_STATUSES = """\b
+Exit status:
+  0   success; acquire: granted; run: the command's own status
+  1   the daemon refused the request (unknown key, invalid table, ...);
+      check: the tier table is invalid
+  2   usage error (a missing argument, a bad option value)
+  69  the daemon is not running or cannot be reached
+  75  acquire, run: denied, or --wait ran out (EX_TEMPFAIL)"""
+
+FORBIDDEN_HELP = (
+    "The daemon decides who may do what from the user and group of the process at the other end of its "
+    "socket, and this user may not do this. Run ratelimitctl as a user the daemon allows (its own user, "
+    "or root), or ask whoever runs the daemon to allow yours."
+)
+
+
+class DaemonUnreachable(click.ClickException):
+    """The daemon is not running or cannot be reached; exits with 69 (EX_UNAVAILABLE)."""
+
+    exit_code = EXIT_UNAVAILABLE
+
+
+class Amount(click.ParamType):
+    """A cost: an integer or a decimal (``0.1``), kept exact (``int`` or ``Decimal``)."""
+
+    name = "N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return to_amount(value, "cost")
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+# -- shared options ----------------------------------------------------------------------------
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--json``: print the documented JSON shape instead of text."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON (shapes in docs/ratelimitctl.md).")(command)
+
+
+def permit_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--cost``, ``--wait`` and ``--priority``, the options of an acquire."""
+    options = (
+        click.option("--cost", type=Amount(), default=None, help="Units to take, exactly (\"1\", \"0.1\"); 0 peeks. [default: the endpoint's cost]"),
+        click.option(
+            "--wait",
+            type=click.FloatRange(min=0),
+            default=None,
+            metavar="SECONDS",
+            help="Let the daemon queue the request up to SECONDS and grant it as soon as it can. [default: answer at once]",
+        ),
+        click.option("--priority", type=int, default=0, show_default=True, help="Waiters of higher priority are served first."),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@contextmanager
+def connect(socket: str | None) -> Iterator[Client]:
+    """Yield a ``Client`` on ``socket``; turn what it raises into click errors with the right exit status.
+
+    ``DaemonUnavailable`` exits 69 with its message (the path tried, how to
+    start the daemon); ``forbidden`` is explained in plain words; every other
+    error reply and an unreadable answer exit 1.
+    """
+    try:
+        with Client(socket, name=CLIENT_NAME) as client:
+            yield client
+    except DaemonUnavailable as exc:
+        raise DaemonUnreachable(str(exc)) from exc
+    except Forbidden as exc:
+        raise click.ClickException(f"not allowed: {exc.message}. {FORBIDDEN_HELP}") from exc
+    except InvalidTable as exc:
+        raise click.ClickException(f"the daemon refused the tier table and keeps the one it had: {exc.message}") from exc
+    except RequestFailed as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ProtocolError as exc:
+        raise click.ClickException(f"cannot read the daemon's answer: {exc}") from exc
+
+
+def emit(value: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    """Print ``value`` as JSON, or as ``text(value)``."""
+    click.echo(render.to_json(value) if as_json else text(value))
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_STATUSES)
+@click.option(
+    "--socket",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="PATH",
+    help="The daemon's socket. [default: $RATELIMITD_SOCKET, else $XDG_RUNTIME_DIR/ratelimitd/ratelimitd.sock, "
+    "else /run/ratelimitd/ratelimitd.sock]",
+)
+@click.version_option(package_name="ratelimitd", prog_name="ratelimitctl")
+@click.pass_context
+def main(ctx: click.Context, socket: str | None) -> None:
+    """Look at and steer a running ratelimitd; check tier tables without one.
+
+    Example:
+
+    \b
+        ratelimitctl status
+        ratelimitctl show research
+        ratelimitctl acquire research rest --wait 5 && curl ...
+        ratelimitctl run research rest --wait 30 -- ./sync.sh
+    """
+    ctx.obj = socket
+
+
+@main.command()
+@json_option
+@click.pass_obj
+def status(socket: str | None, as_json: bool) -> None:
+    """Show the daemon's state and counters.
+
+    Version, pid, uptime, the tier table and when it was loaded, socket, state
+    file, keys, connections, waiters, grants, denials, errors, and why the last
+    reload was refused, if it was.
+
+    Example:
+
+    \b
+        ratelimitctl status
+        ratelimitctl status --json
+    """
+    with connect(socket) as client:
+        reply = client.status()
+    emit(reply, as_json, render.status_text)
+
+
+@main.command()
+@json_option
+@click.pass_obj
+def keys(socket: str | None, as_json: bool) -> None:
+    """List the key aliases of the tier table.
+
+    Each with its provider, tier and group.
+
+    Example:
+
+    \b
+        ratelimitctl keys
+    """
+    with connect(socket) as client:
+        found = client.keys()
+    emit({"keys": found}, as_json, lambda reply: render.keys_text(reply["keys"]))
+
+
+@main.command()
+@click.argument("key")
+@json_option
+@click.pass_obj
+def show(socket: str | None, key: str, as_json: bool) -> None:
+    """Show KEY's buckets and what is used now.
+
+    Provider, tier and docs; per bucket its kind, algorithm, owner, and per
+    rate what is used of the limit, what remains, the seconds until it grows,
+    the waiters and a provider's hold; the endpoints and their buckets; the
+    tier's informational values.
+
+    Example:
+
+    \b
+        ratelimitctl show research
+    """
+    with connect(socket) as client:
+        reply = client.show(key)
+    emit(reply, as_json, render.show_text)
+
+
+@main.command()
+@click.argument("key", required=False)
+@json_option
+@click.pass_obj
+def hello(socket: str | None, key: str | None, as_json: bool) -> None:
+    """Check the connection; with KEY, show its limits.
+
+    Example:
+
+    \b
+        ratelimitctl hello
+        ratelimitctl hello research
+    """
+    with connect(socket) as client:
+        reply = client.hello(key)
+        path = client.path
+    emit(reply, as_json, lambda value: render.hello_text(value, path))
+
+
+@main.command()
+@click.argument("file")
+@json_option
+@click.pass_context
+def check(ctx: click.Context, file: str, as_json: bool) -> None:
+    """Validate a tier table FILE without a daemon.
+
+    Prints a summary when FILE is valid. When it is not, prints what is wrong,
+    in which file and at which TOML path, and exits 1 (with --json, the
+    error is printed as JSON on stdout).
+
+    Example:
+
+    \b
+        ratelimitctl check /etc/ratelimitd/tiers.toml && systemctl reload ratelimitd
+    """
+    from ..errors import ConfigError
+    from ..tiers import load_file
+    from .summary import check_text, error_summary, table_summary
+
+    try:
+        table = load_file(file)
+    except ConfigError as exc:
+        if as_json:
+            click.echo(render.to_json(error_summary(exc, file)))
+            ctx.exit(EXIT_ERROR)
+        raise click.ClickException(str(exc)) from exc
+    emit(table_summary(table, file), as_json, check_text)
+
+
+@main.command()
+@click.option(
+    "--path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    metavar="FILE",
+    help="Load FILE instead, and use it from now on (SIGHUP reloads it too). [default: the daemon's tier table]",
+)
+@json_option
+@click.pass_obj
+def reload(socket: str | None, path: str | None, as_json: bool) -> None:
+    """Make the daemon reload its tier table.
+
+    The new table applies at once; counters are kept for every bucket that
+    still exists. A table that is not valid is refused: the daemon keeps the
+    one it had, and the message says what is wrong, in which file and at
+    which TOML path (exit status 1).
+
+    Example:
+
+    \b
+        ratelimitctl check /etc/ratelimitd/tiers.toml && ratelimitctl reload
+        ratelimitctl reload --path ./tiers.toml
+    """
+    with connect(socket) as client:
+        reply = client.reload(None if path is None else os.path.abspath(path))
+    emit(reply, as_json, render.reload_text)
+
+
+@main.command()
+@click.argument("key")
+@click.argument("endpoint", required=False)
+@json_option
+@click.pass_obj
+def reset(socket: str | None, key: str, endpoint: str | None, as_json: bool) -> None:
+    """Forget what KEY spent (only ENDPOINT's buckets).
+
+    Waiters are then served. A bucket shared by a group is reset for every
+    key of the group.
+
+    Example:
+
+    \b
+        ratelimitctl reset research
+        ratelimitctl reset markets heavy
+    """
+    with connect(socket) as client:
+        names = client.reset(key, endpoint)
+    emit({"key": key, "endpoint": endpoint, "reset": names}, as_json, lambda r: render.reset_text(key, endpoint, r["reset"]))
+
+
+@main.command()
+@click.argument("key")
+@click.argument("endpoint")
+@permit_options
+@json_option
+@click.pass_context
+def acquire(ctx: click.Context, key: str, endpoint: str, cost: Any, wait: float | None, priority: int, as_json: bool) -> None:
+    """Take a permit for one call of ENDPOINT with KEY.
+
+    Exits 0 when granted (printing what remains and when it grows again), 75
+    when denied or when --wait ran out (printing how long until it would be
+    granted).
+
+    Example:
+
+    \b
+        ratelimitctl acquire research rest && curl https://api.example.com/...
+        ratelimitctl acquire acme-ingest events --cost 0.1 --wait 10
+    """
+    with connect(ctx.obj) as client:
+        permit = client.acquire(key, endpoint, cost, wait, priority)
+    if as_json:
+        click.echo(render.to_json(render.permit_json(permit, key, endpoint, cost)))
+    else:
+        click.echo(render.permit_text(permit, key, endpoint, cost, wait))
+    if not permit.granted:
+        ctx.exit(EXIT_DENIED)
+
+
+@main.command()
+@click.argument("key")
+@click.argument("endpoint")
+@permit_options
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx: click.Context, key: str, endpoint: str, cost: Any, wait: float | None, priority: int, command: tuple[str, ...]) -> None:
+    """Take a permit, then run COMMAND.
+
+    Takes a permit for one call of ENDPOINT with KEY, runs COMMAND with the
+    same stdin, stdout and stderr, and exits with its status. The permit (and
+    a lease, for a concurrency limit) is held while COMMAND runs and released
+    when it exits. When no permit is granted (within --wait), COMMAND is not
+    run: the denial and its retry-after go to stderr and the exit status is
+    75. Put COMMAND after "--".
+
+    Example:
+
+    \b
+        ratelimitctl run research rest --wait 30 -- curl -s https://api.example.com/...
+    """
+    with connect(ctx.obj) as client:
+        try:
+            with client.permit(key, endpoint, cost, wait, priority):
+                status = run_command(command)
+        except RateLimited as exc:
+            click.echo(render.permit_text(exc.permit, key, endpoint, cost, wait), err=True)
+            click.echo(f"not run: {shlex.join(command)}", err=True)
+            ctx.exit(EXIT_DENIED)
+    ctx.exit(status)

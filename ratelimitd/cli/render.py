@@ -1,0 +1,284 @@
+"""Text for ``ratelimitctl``: aligned human output of the daemon's replies, and JSON that keeps amounts exact.
+
+Every function here is pure: a reply map in, a string out, so that the
+commands only call the client and print. Amounts (``int`` or ``Decimal``) are
+written exactly, in the human text and in JSON alike (``0.1`` stays ``0.1``);
+a missing value is ``-``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Iterable, Mapping, Sequence
+
+from ratelimitd_client import Permit
+
+__all__ = [
+    "to_json",
+    "amount",
+    "seconds",
+    "moment",
+    "columns",
+    "pairs",
+    "status_text",
+    "keys_text",
+    "show_text",
+    "hello_text",
+    "permit_json",
+    "permit_text",
+    "reset_text",
+    "reload_text",
+]
+
+NONE = "-"
+
+
+# -- JSON ------------------------------------------------------------------------------------
+
+
+def to_json(value: Any) -> str:
+    """Return ``value`` as JSON indented by two spaces, every ``Decimal`` written as the exact number it is.
+
+    ``json`` would refuse a ``Decimal`` (or, through ``float``, round it); here
+    ``Decimal("0.1")`` becomes the JSON number ``0.1`` and ``Decimal("15.0")``
+    the number ``15``. Tuples become arrays.
+    """
+    return _encode(value, 0)
+
+
+def _encode(value: Any, level: int) -> str:
+    if isinstance(value, Decimal):
+        return _decimal(value)
+    if isinstance(value, Mapping):
+        if not value:
+            return "{}"
+        inner = "  " * (level + 1)
+        items = [f"{inner}{json.dumps(str(name))}: {_encode(item, level + 1)}" for name, item in value.items()]
+        return "{\n" + ",\n".join(items) + "\n" + "  " * level + "}"
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return "[]"
+        inner = "  " * (level + 1)
+        return "[\n" + ",\n".join(inner + _encode(item, level + 1) for item in value) + "\n" + "  " * level + "]"
+    return json.dumps(value)
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+def amount(value: Any) -> str:
+    """Return an amount as written in a tier table (``59``, ``24.9``); ``-`` for None."""
+    if value is None:
+        return NONE
+    if isinstance(value, Decimal):
+        return _decimal(value)
+    return str(value)
+
+
+def _decimal(value: Decimal) -> str:
+    """Return ``value`` in plain notation without trailing zeros (``15.0`` -> ``15``, ``1E-7`` -> ``0.0000001``)."""
+    if value == value.to_integral_value():
+        return str(int(value))
+    return format(value.normalize(), "f")
+
+
+def seconds(value: Any) -> str:
+    """Return a duration in seconds to the millisecond, without trailing zeros (``60.1 s``, ``0 s``); ``-`` for None."""
+    if value is None:
+        return NONE
+    text = f"{float(value):.3f}".rstrip("0").rstrip(".")
+    return f"{text} s"
+
+
+def moment(value: Any) -> str:
+    """Return a Unix time as local date and time with its UTC offset; ``-`` for None."""
+    if value is None:
+        return NONE
+    return datetime.fromtimestamp(float(value)).astimezone().isoformat(sep=" ", timespec="seconds")
+
+
+def _span(value: float) -> str:
+    """Return a long duration in days, hours, minutes and seconds (``1d 2h 3m 4s``)."""
+    whole = int(value)
+    if whole < 60:
+        return seconds(value)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, whole = divmod(whole, size)
+        if count or parts:
+            parts.append(f"{count}{unit}")
+    return " ".join(parts)
+
+
+def columns(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """Return ``rows`` under ``header`` as left-aligned columns two spaces apart, trailing spaces trimmed."""
+    table = [list(header), *([str(cell) for cell in row] for row in rows)]
+    widths = [max(len(row[index]) for row in table) for index in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table)
+
+
+def pairs(items: Iterable[tuple[str, Any]], indent: str = "") -> str:
+    """Return ``label  value`` lines with the values aligned."""
+    items = [(label, str(value)) for label, value in items]
+    width = max((len(label) for label, _ in items), default=0)
+    return "\n".join(f"{indent}{label.ljust(width)}  {value}".rstrip() for label, value in items)
+
+
+# -- replies ---------------------------------------------------------------------------------
+
+
+def status_text(status: Mapping[str, Any]) -> str:
+    """Return the ``status`` reply as aligned ``label  value`` lines; ``reload error`` only when there is one."""
+    state = status.get("state") or NONE
+    if status.get("durability") and status.get("state"):
+        state += f" ({status['durability']})"
+    items = [
+        ("ratelimitd", f"{status.get('version')} (protocol {status.get('protocol')}), pid {status.get('pid')}"),
+        ("uptime", f"{_span(status.get('uptime') or 0)} (since {moment(status.get('started'))})"),
+        ("config", f"{status.get('config')} (loaded {moment(status.get('loaded'))})"),
+        ("socket", status.get("socket")),
+        ("state", state),
+        ("keys", f"{status.get('keys')} ({status.get('buckets')} buckets in use)"),
+        ("connections", status.get("connections")),
+        ("waiters", status.get("waiters")),
+        ("grants", status.get("grants")),
+        ("denials", status.get("denials")),
+        ("errors", status.get("errors")),
+    ]
+    if status.get("reload_error"):
+        items.append(("reload error", status["reload_error"]))
+    return pairs(items)
+
+
+def keys_text(keys: Sequence[Mapping[str, Any]]) -> str:
+    """Return the key aliases as a table of key, provider, tier and group."""
+    if not keys:
+        return "no keys in the tier table"
+    rows = [(k.get("key"), k.get("provider"), k.get("tier"), k.get("group") or NONE) for k in keys]
+    return columns(("KEY", "PROVIDER", "TIER", "GROUP"), rows)
+
+
+def _bucket_rows(bucket: Mapping[str, Any], usage: bool) -> list[tuple[str, ...]]:
+    """Return one row per rate of ``bucket`` (one row when it has none); bucket fields on the first row only."""
+    kind = bucket.get("kind", NONE)
+    algorithm = bucket.get("algorithm", NONE) if kind == "rate" else NONE
+    head = (bucket.get("name", NONE), kind, algorithm, bucket.get("owner", NONE))
+    tail = (str(bucket.get("waiters", 0)), moment(bucket.get("held_until"))) if usage else ()
+    rates = bucket.get("rates") or []
+    if not rates:
+        limit = f"{bucket['concurrent']} concurrent" if "concurrent" in bucket else NONE
+        middle = (limit, NONE, NONE, NONE) if usage else (limit, NONE)
+        return [head + middle + tail]
+    rows = []
+    for index, rate in enumerate(rates):
+        if usage:
+            middle = (
+                rate.get("rate", NONE),
+                f"{amount(rate.get('used'))}/{amount(rate.get('limit'))}",
+                amount(rate.get("remaining")),
+                seconds(rate.get("reset")),
+            )
+        else:
+            middle = (rate.get("rate", NONE), seconds(rate.get("margin")))
+        if index == 0:
+            rows.append(head + middle + tail)
+        else:
+            rows.append(("",) * len(head) + middle + ("",) * len(tail))
+    return rows
+
+
+def _key_header(reply: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    items = [("key", reply.get("key")), ("provider", reply.get("provider")), ("tier", reply.get("tier"))]
+    if "group" in reply:
+        items.append(("group", reply.get("group") or NONE))
+    items.append(("docs", reply.get("docs") or NONE))
+    return items
+
+
+def _info_text(info: Mapping[str, Any]) -> list[str]:
+    if not info:
+        return []
+    return ["", "INFO", pairs(((name, amount(value)) for name, value in info.items()), "  ")]
+
+
+def show_text(show: Mapping[str, Any]) -> str:
+    """Return the ``show`` reply: the key, its buckets (a row per rate with its use), its endpoints, its info."""
+    buckets = show.get("buckets") or []
+    header = ("BUCKET", "KIND", "ALGORITHM", "OWNER", "RATE", "USED/LIMIT", "REMAINING", "RESET", "WAITERS", "HELD UNTIL")
+    rows = [row for bucket in buckets for row in _bucket_rows(bucket, usage=True)]
+    parts = [pairs(_key_header(show)), "", columns(header, rows) if rows else "no buckets"]
+    capped = [(b.get("name"), amount(b.get("max_cost"))) for b in buckets if b.get("max_cost") is not None]
+    if capped:
+        parts += ["", columns(("BUCKET", "MAX COST"), capped)]
+    endpoints = show.get("endpoints") or {}
+    if endpoints:
+        parts += ["", columns(("ENDPOINT", "BUCKETS"), ((name, ", ".join(used)) for name, used in endpoints.items()))]
+    parts += _info_text(show.get("info") or {})
+    return "\n".join(parts)
+
+
+def hello_text(hello: Mapping[str, Any], socket: str) -> str:
+    """Return the ``hello`` reply: who answered on ``socket``, and the key's limits when asked for."""
+    lines = [
+        f"{hello.get('server')} (protocol {hello.get('protocol')}, pid {hello.get('pid')}) answers on {socket}",
+        pairs([("server time", moment(hello.get("time")))]),
+    ]
+    limits = hello.get("limits")
+    if limits:
+        rows = [row for bucket in limits.get("buckets") or [] for row in _bucket_rows(bucket, usage=False)]
+        lines += ["", pairs(_key_header(limits)), ""]
+        lines.append(columns(("BUCKET", "KIND", "ALGORITHM", "OWNER", "RATE", "MARGIN"), rows) if rows else "no buckets")
+        lines += _info_text(limits.get("info") or {})
+    return "\n".join(lines)
+
+
+def permit_json(permit: Permit, key: str, endpoint: str, cost: Any) -> dict[str, Any]:
+    """Return what ``acquire --json`` prints: the request, then the ``Permit`` with named bucket fields."""
+    return {
+        "key": key,
+        "endpoint": endpoint,
+        "cost": cost,
+        "granted": permit.granted,
+        "retry_after": permit.retry_after,
+        "remaining": permit.remaining,
+        "reset": permit.reset,
+        "scope": permit.scope,
+        "buckets": {name: {"remaining": left, "reset": until} for name, (left, until) in permit.buckets.items()},
+        "lease": permit.lease,
+    }
+
+
+def permit_text(permit: Permit, key: str, endpoint: str, cost: Any, wait: float | None = None) -> str:
+    """Return a permit as lines: granted or denied (by which bucket, after what wait), retry after, remaining, reset."""
+    what = f"key {key}, endpoint {endpoint}" + ("" if cost is None else f", cost {amount(cost)}")
+    if permit.granted:
+        items = [("granted", what)]
+    else:
+        by = f", by bucket {permit.scope}" if permit.scope else ""
+        waited = f", after waiting {wait:g} s" if wait else ""
+        items = [("denied", what + by + waited), ("retry after", seconds(permit.retry_after))]
+    if permit.scope is not None:
+        items.append(("remaining", f"{amount(permit.remaining)} (bucket {permit.scope})"))
+        items.append(("reset", seconds(permit.reset)))
+    if len(permit.buckets) > 1:
+        items.append(
+            ("buckets", "; ".join(f"{name} {amount(left)}, reset {seconds(until)}" for name, (left, until) in permit.buckets.items()))
+        )
+    if permit.lease is not None:
+        items.append(("lease", permit.lease))
+    return pairs(items)
+
+
+def reset_text(key: str, endpoint: str | None, names: Sequence[str]) -> str:
+    """Return which buckets of ``key`` (on ``endpoint``) were reset."""
+    what = f"key {key}" + (f", endpoint {endpoint}" if endpoint else "")
+    if not names:
+        return f"{what}: nothing to reset"
+    return f"{what}: reset {', '.join(names)}"
+
+
+def reload_text(reply: Mapping[str, Any]) -> str:
+    """Return the ``reload`` reply: which table the daemon now serves and how many keys it has."""
+    return f"reloaded {reply.get('config')}: {reply.get('keys')} keys"

@@ -1,6 +1,6 @@
 """Measure the store: one batch of 10,000 dirty rows, loading 100,000 rows, and the fixed costs around them.
 
-Run: python tests/store/bench_store.py [DIR]   (not collected by pytest; numbers go to docs/state.md)
+Run: python -m tests.store.bench_store [DIR]   (not collected by pytest; numbers go to docs/state.md)
 Each row holds a sliding log of 10 grants ([[age_ns, cost], ...]), a typical small bucket;
 a third of the costs are Decimal unless said otherwise (cbor2 decodes Decimal ~2.5x slower than int).
 """

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_support import FakeClocks
 
 from ratelimitd.store import StateStore
+
+from .store_support import FakeClocks
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import textwrap
 from datetime import datetime
 
 import pytest
-from store_support import NOBODY, T0, FakeClocks, as_user
 
 from ratelimitd.store import (
     BucketRow,
@@ -25,6 +24,8 @@ from ratelimitd.store import (
     move_aside,
 )
 from ratelimitd.store.errors import classify
+
+from .store_support import NOBODY, T0, FakeClocks, as_user
 
 ROOT = os.geteuid() == 0
 

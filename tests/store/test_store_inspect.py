@@ -9,9 +9,10 @@ import textwrap
 from decimal import Decimal
 
 import pytest
-from store_support import T0
 
 from ratelimitd.store import BucketRow, StateStore, StoreCorrupt, StoreError, StoreMissing, inspect
+
+from .store_support import T0
 
 S = 10**9
 

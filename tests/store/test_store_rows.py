@@ -6,10 +6,11 @@ import sqlite3
 from decimal import Decimal
 
 import pytest
-from store_support import T0
 
 from ratelimitd.limits import ALGORITHMS, Rate
 from ratelimitd.store import BucketKey, BucketRow, Reset
+
+from .store_support import T0
 
 SECOND = 10**9
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from store_support import T0
 
 from ratelimitd.store import BucketRow, StoreError
 from ratelimitd.store.state_store import KEEP_RUNS
+
+from .store_support import T0
 
 SECOND = 10**9
 HOUR = 3600 * SECOND

@@ -10,7 +10,8 @@ from sqlite_utils import Database, Migrations
 from ratelimitd.store import BucketRow, StateStore, StoreIncompatible
 from ratelimitd.store.schema import KNOWN_MIGRATIONS, MIGRATION_SET, m001_initial, migrations
 
-from store_support import T0
+from .store_support import T0
+
 
 
 def dump_schema(path) -> list[tuple]:

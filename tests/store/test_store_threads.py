@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 
 import trio
-from store_support import T0
 
 from ratelimitd.store import BucketRow
+
+from .store_support import T0
 
 
 async def test_calls_from_different_worker_threads(open_store):

@@ -15,7 +15,7 @@ Life of a daemon's store::
     store.write(rows, deleted, now)        # one transaction per batch, also a heartbeat
     store.record_reset(owner, buckets, now)
     ...
-    store.write(final_rows, deleted, now)  # final flush
+    store.write(final_rows, deleted, now, sync=True)  # final flush
     store.end_run(now, clean=True)
     store.close()
 

@@ -77,7 +77,12 @@ def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
 def permit_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Add ``--cost``, ``--wait`` and ``--priority``, the options of an acquire."""
     options = (
-        click.option("--cost", type=Amount(), default=None, help="Units to take, exactly (\"1\", \"0.1\"); 0 peeks. [default: the endpoint's cost]"),
+        click.option(
+            "--cost",
+            type=Amount(),
+            default=None,
+            help='Units to take, exactly ("1", "0.1"); 0 peeks. [default: the endpoint\'s cost]',
+        ),
         click.option(
             "--wait",
             type=click.FloatRange(min=0),
@@ -242,7 +247,7 @@ def check(ctx: click.Context, file: str, as_json: bool) -> None:
     Example:
 
     \b
-        ratelimitctl check /etc/ratelimitd/tiers.toml && systemctl reload ratelimitd
+        ratelimitctl check /etc/ratelimitd/tiers.toml && ratelimitctl reload
     """
     from ..errors import ConfigError
     from ..tiers import load_file
@@ -293,7 +298,7 @@ def reload(socket: str | None, path: str | None, as_json: bool) -> None:
 @json_option
 @click.pass_obj
 def reset(socket: str | None, key: str, endpoint: str | None, as_json: bool) -> None:
-    """Forget what KEY spent (only ENDPOINT's buckets).
+    """Forget what KEY spent, or only on ENDPOINT.
 
     Waiters are then served. A bucket shared by a group is reset for every
     key of the group.
@@ -326,7 +331,7 @@ def acquire(ctx: click.Context, key: str, endpoint: str, cost: Any, wait: float 
 
     \b
         ratelimitctl acquire research rest && curl https://api.example.com/...
-        ratelimitctl acquire acme-ingest events --cost 0.1 --wait 10
+        ratelimitctl acquire acme-ingest rest --cost 0.1 --wait 10
     """
     with connect(ctx.obj) as client:
         permit = client.acquire(key, endpoint, cost, wait, priority)
@@ -344,7 +349,9 @@ def acquire(ctx: click.Context, key: str, endpoint: str, cost: Any, wait: float 
 @permit_options
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_context
-def run(ctx: click.Context, key: str, endpoint: str, cost: Any, wait: float | None, priority: int, command: tuple[str, ...]) -> None:
+def run(
+    ctx: click.Context, key: str, endpoint: str, cost: Any, wait: float | None, priority: int, command: tuple[str, ...]
+) -> None:
     """Take a permit, then run COMMAND.
 
     Takes a permit for one call of ENDPOINT with KEY, runs COMMAND with the

@@ -20,6 +20,7 @@ __all__ = [
     "amount",
     "seconds",
     "moment",
+    "count",
     "columns",
     "pairs",
     "status_text",
@@ -112,6 +113,11 @@ def _span(value: float) -> str:
     return " ".join(parts)
 
 
+def count(number: Any, plural: str) -> str:
+    """Return ``number`` with the noun ``plural``, made singular for 1 (``1 key``, ``5 keys``)."""
+    return f"{number} {plural[:-1] if number == 1 else plural}"
+
+
 def columns(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """Return ``rows`` under ``header`` as left-aligned columns two spaces apart, trailing spaces trimmed."""
     table = [list(header), *([str(cell) for cell in row] for row in rows)]
@@ -140,7 +146,7 @@ def status_text(status: Mapping[str, Any]) -> str:
         ("config", f"{status.get('config')} (loaded {moment(status.get('loaded'))})"),
         ("socket", status.get("socket")),
         ("state", state),
-        ("keys", f"{status.get('keys')} ({status.get('buckets')} buckets in use)"),
+        ("keys", f"{status.get('keys')} ({count(status.get('buckets'), 'buckets')} in use)"),
         ("connections", status.get("connections")),
         ("waiters", status.get("waiters")),
         ("grants", status.get("grants")),
@@ -281,4 +287,4 @@ def reset_text(key: str, endpoint: str | None, names: Sequence[str]) -> str:
 
 def reload_text(reply: Mapping[str, Any]) -> str:
     """Return the ``reload`` reply: which table the daemon now serves and how many keys it has."""
-    return f"reloaded {reply.get('config')}: {reply.get('keys')} keys"
+    return f"reloaded {reply.get('config')}: {count(reply.get('keys'), 'keys')}"

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from ..errors import ConfigError
 from ..tiers.model import BucketSpec, TierTable
 from ..units import seconds
-from .render import NONE, columns, pairs
+from .render import NONE, columns, count, pairs
 
 __all__ = ["table_summary", "bucket_summary", "error_summary", "check_text"]
 
@@ -88,10 +88,8 @@ def error_summary(error: ConfigError, file: str) -> dict[str, Any]:
 def check_text(summary: Mapping[str, Any]) -> str:
     """Return the human summary of a valid table: counts, files read, and a row per key with its buckets' limits."""
     counts = summary["counts"]
-    lines = [
-        f"{summary['file']}: valid tier table; {counts['providers']} providers, {counts['tiers']} tiers, "
-        f"{counts['keys']} keys, {counts['buckets']} buckets",
-    ]
+    numbers = ", ".join(count(counts[name], name) for name in ("providers", "tiers", "keys", "buckets"))
+    lines = [f"{summary['file']}: valid tier table; {numbers}"]
     files = summary["files"]
     if len(files) > 1:
         lines.append(pairs([("files", files[0]), *(("", name) for name in files[1:])]))

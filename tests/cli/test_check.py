@@ -21,7 +21,7 @@ def test_valid_table_prints_a_summary(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert result.stderr == ""
     assert result.stdout == (
-        f"{path}: valid tier table; 1 providers, 1 tiers, 2 keys, 8 buckets\n"
+        f"{path}: valid tier table; 1 provider, 1 tier, 2 keys, 8 buckets\n"
         "\n"
         "PROVIDER  TIERS  ENDPOINTS\n"
         "p         t      rest, heavy, tick, credits\n"

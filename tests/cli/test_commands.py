@@ -223,7 +223,7 @@ def test_reload_good_and_bad(start_daemon, monkeypatch) -> None:
     monkeypatch.chdir(daemon.directory)
     result = ctl(*base, "reload", "--path", "other.toml")
     assert result.exit_code == 0
-    assert result.stdout == f"reloaded {daemon.directory / 'other.toml'}: 1 keys\n"
+    assert result.stdout == f"reloaded {daemon.directory / 'other.toml'}: 1 key\n"
     assert parse(ctl(*base, "keys", "--json").stdout)["keys"][0]["key"] == "k2"
 
 

@@ -75,6 +75,8 @@ class Server:
         self._wakeup = trio.Event()
         self._stop = trio.Event()
         self._nursery: trio.Nursery | None = None
+        # systemd notifications (server/systemd.py Notifier), set by the CLI; fields as keywords
+        self.notify: Callable[..., object] = lambda **fields: None
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -135,11 +137,13 @@ class Server:
         Raises ``ConfigError`` (and keeps the current table) when the file is invalid.
         """
         path = path or self.settings.config
+        self.notify(RELOADING=1)
         try:
             table = await trio.to_thread.run_sync(load_file, path)
         except ConfigError as exc:
             self.reload_error = str(exc)
             log.error("reload refused, keeping the current tier table: %s", exc)
+            self.notify(READY=1, STATUS=f"reload refused, previous table kept: {exc}")
             raise
         self.answer(self.engine.reload(table, self.clock.now()))
         self.settings.config = path
@@ -147,6 +151,7 @@ class Server:
         self.reload_error = None
         self.wake_scheduler()
         log.info("reloaded tier table %s: %d keys", path, len(table.keys))
+        self.notify(READY=1, STATUS=f"reloaded {path}: {len(table.keys)} keys")
         return {"reloaded": True, "config": path, "keys": len(table.keys)}
 
     def status(self) -> dict[str, Any]:
@@ -175,6 +180,8 @@ class Server:
 
     def stop(self) -> None:
         """Begin a clean stop: no new connections, waiters answered, then ``serve`` returns."""
+        if not self._stop.is_set():
+            self.notify(STOPPING=1)
         self._stop.set()
 
     # -- tasks ------------------------------------------------------------------------------
@@ -193,6 +200,7 @@ class Server:
                 handlers.start_soon(self._accept, listener, handlers)
                 log.info("listening on %s with %d keys from %s", self.settings.socket, len(self.engine.table.keys), self.settings.config)
                 task_status.started()
+                self.notify(READY=1)
                 await self._stop.wait()
                 log.info("stopping: answering %d waiters and closing %d connections", self.engine.waiters, len(self.connections))
                 listener.close()

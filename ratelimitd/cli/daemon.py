@@ -15,6 +15,7 @@ from ..errors import ConfigError, RatelimitdError
 from ..logs import setup_logging
 from ..server.app import Server, Settings
 from ..server.listener import bind_unix
+from ..server.systemd import Notifier, inherited_socket, run_service, watchdog_interval
 from ..tiers import load_file
 
 __all__ = ["main", "default_state_path", "DEFAULT_CONFIG"]
@@ -64,16 +65,25 @@ def main(config: str, socket_path: str | None, state_path: str | None, durabilit
         durability=durability,
     )
     try:
-        listening = bind_unix(settings.socket)
+        listening = inherited_socket()  # socket activation: the socket unit owns the path
+        inherited = listening is not None
+        if listening is None:
+            listening = bind_unix(settings.socket)
+        elif isinstance(name := listening.getsockname(), str) and name:
+            settings.socket = name
     except RatelimitdError as exc:
         click.echo(f"ratelimitd: {exc}", err=True)
         sys.exit(1)
+    if inherited:
+        log.info("adopted the listening socket %s from systemd", settings.socket)
     server = Server(settings, table)
+    server.notify = notify = Notifier.from_environ()
     try:
-        trio.run(server.serve, listening)
+        trio.run(run_service, server, listening, notify, watchdog_interval())
     finally:
-        try:
-            os.unlink(settings.socket)
-        except OSError:
-            pass
+        if not inherited:
+            try:
+                os.unlink(settings.socket)
+            except OSError:
+                pass
     log.info("stopped cleanly")

@@ -17,7 +17,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import click
-from ratelimitd_client import Client, DaemonUnavailable, Forbidden, InvalidTable, ProtocolError, RateLimited, RequestFailed
+from ratelimitd_client import (
+    Client,
+    DaemonUnavailable,
+    Forbidden,
+    InvalidTable,
+    ProtocolError,
+    RateLimited,
+    RequestFailed,
+    ShuttingDown,
+)
 from ratelimitd_client.amounts import to_amount
 from ratelimitd_client.protocol import EXIT_DENIED
 
@@ -38,7 +47,7 @@ Exit status:
   1   the daemon refused the request (unknown key, invalid table, ...);
       check: the tier table is invalid
   2   usage error (a missing argument, a bad option value)
-  69  the daemon is not running or cannot be reached
+  69  the daemon is not running, cannot be reached, or is stopping
   75  acquire, run: denied, or --wait ran out (EX_TEMPFAIL)"""
 
 FORBIDDEN_HELP = (
@@ -64,6 +73,12 @@ class Amount(click.ParamType):
             return to_amount(value, "cost")
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+def _socket_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value == "":
+        raise click.BadParameter("the socket path is empty", ctx, param)
+    return value
 
 
 # -- shared options ----------------------------------------------------------------------------
@@ -102,14 +117,17 @@ def connect(socket: str | None) -> Iterator[Client]:
     """Yield a ``Client`` on ``socket``; turn what it raises into click errors with the right exit status.
 
     ``DaemonUnavailable`` exits 69 with its message (the path tried, how to
-    start the daemon); ``forbidden`` is explained in plain words; every other
-    error reply and an unreadable answer exit 1.
+    start the daemon), and so does ``shutting-down`` (the daemon is going
+    away); ``forbidden`` is explained in plain words; every other error reply
+    and an unreadable answer exit 1.
     """
     try:
         with Client(socket, name=CLIENT_NAME) as client:
             yield client
     except DaemonUnavailable as exc:
         raise DaemonUnreachable(str(exc)) from exc
+    except ShuttingDown as exc:
+        raise DaemonUnreachable(f"the daemon is stopping: {exc.message}") from exc
     except Forbidden as exc:
         raise click.ClickException(f"not allowed: {exc.message}. {FORBIDDEN_HELP}") from exc
     except InvalidTable as exc:
@@ -134,6 +152,7 @@ def emit(value: Any, as_json: bool, text: Callable[[Any], str]) -> None:
     type=click.Path(dir_okay=False),
     default=None,
     metavar="PATH",
+    callback=_socket_path,
     help="The daemon's socket. [default: $RATELIMITD_SOCKET, else $XDG_RUNTIME_DIR/ratelimitd/ratelimitd.sock, "
     "else /run/ratelimitd/ratelimitd.sock]",
 )

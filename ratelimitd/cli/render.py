@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from ratelimitd_client import Permit
 
 __all__ = [
+    "NONE",
     "to_json",
     "amount",
     "seconds",
@@ -33,7 +34,7 @@ __all__ = [
     "reload_text",
 ]
 
-NONE = "-"
+NONE = "-"  # how a value that is missing or does not apply is shown
 
 
 # -- JSON ------------------------------------------------------------------------------------
@@ -257,13 +258,17 @@ def permit_json(permit: Permit, key: str, endpoint: str, cost: Any) -> dict[str,
 
 
 def permit_text(permit: Permit, key: str, endpoint: str, cost: Any, wait: float | None = None) -> str:
-    """Return a permit as lines: granted or denied (by which bucket, after what wait), retry after, remaining, reset."""
+    """Return a permit as lines: granted or denied (by which bucket, not within which wait), retry after, remaining, reset.
+
+    A denial with ``wait`` says "not within WAIT s": the wait ran out, or the
+    daemon saw at once that it could not be granted in time.
+    """
     what = f"key {key}, endpoint {endpoint}" + ("" if cost is None else f", cost {amount(cost)}")
     if permit.granted:
         items = [("granted", what)]
     else:
         by = f", by bucket {permit.scope}" if permit.scope else ""
-        waited = f", after waiting {wait:g} s" if wait else ""
+        waited = f", not within {wait:g} s" if wait else ""
         items = [("denied", what + by + waited), ("retry after", seconds(permit.retry_after))]
     if permit.scope is not None:
         items.append(("remaining", f"{amount(permit.remaining)} (bucket {permit.scope})"))

@@ -137,7 +137,7 @@ def test_acquire_wait_that_runs_out_exits_75(start_daemon) -> None:
     assert ctl(*base, "acquire", "k", "heavy").exit_code == 0
     result = ctl(*base, "acquire", "k", "heavy", "--wait", "0.05")
     assert result.exit_code == EXIT_DENIED
-    assert result.stdout.startswith("denied       key k, endpoint heavy, by bucket heavy, after waiting 0.05 s\nretry after  ")
+    assert result.stdout.startswith("denied       key k, endpoint heavy, by bucket heavy, not within 0.05 s\nretry after  ")
 
 
 def test_decimal_costs_are_sent_and_shown_exactly(start_daemon) -> None:

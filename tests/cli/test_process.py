@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 from ratelimitd_client.protocol import EXIT_DENIED
@@ -63,3 +65,25 @@ def test_help_lists_exit_statuses() -> None:
     lines = [line.strip() for line in result.stdout.splitlines()]
     for status in ("0   success", "1   the daemon refused", "2   usage error", "69  the daemon is not running", "75  acquire, run: denied"):
         assert any(line.startswith(status) for line in lines), status
+
+
+def test_a_waiter_cancelled_by_a_stopping_daemon_exits_69(start_daemon) -> None:
+    daemon = start_daemon(TABLE)
+    assert ctl("--socket", daemon.socket, "acquire", "k", "heavy").exit_code == 0
+    # a wait longer than the minute the bucket needs, so that the daemon queues it
+    waiter = subprocess.Popen(
+        [*ctl_command(), "--socket", daemon.socket, "acquire", "k", "heavy", "--wait", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10  # readiness: the daemon has queued it (not a timing assertion)
+        while parse(ctl("--socket", daemon.socket, "status", "--json").stdout)["waiters"] != 1:
+            assert time.monotonic() < deadline, "the waiter never reached the daemon"
+            time.sleep(0.01)
+        assert daemon.stop() == 0
+        _, stderr = waiter.communicate(timeout=10)
+    finally:
+        if waiter.poll() is None:
+            waiter.kill()
+    assert waiter.returncode == 69
+    assert stderr == "Error: the daemon is stopping: the daemon is stopping; the request was not granted\n"

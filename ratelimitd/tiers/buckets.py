@@ -13,7 +13,7 @@ from typing import Any, Callable
 from ..limits.base import Rate
 from . import fields
 from .merge import Origins
-from .model import ALGORITHMS, SCOPES, WHEN_FULL, BucketSpec, default_margin
+from .model import ALGORITHMS, DURABILITIES, SCOPES, WHEN_FULL, BucketSpec, default_margin
 
 __all__ = ["KIND_FIELDS", "FIELDS_OF_KIND", "bucket_kind", "parse_bucket"]
 
@@ -23,7 +23,7 @@ Path = tuple[Any, ...]
 KIND_FIELDS = {"rate": "rate", "unlimited": "unlimited", "concurrent": "concurrency"}
 
 FIELDS_OF_KIND = {
-    "rate": ("rate", "algorithm", "burst", "margin", "max_cost", "scope"),
+    "rate": ("rate", "algorithm", "burst", "margin", "max_cost", "scope", "durability"),
     "unlimited": ("unlimited",),
     "concurrency": ("concurrent", "when_full", "ttl", "idle", "scope"),
 }
@@ -137,7 +137,10 @@ def _rate_bucket(
     rates = tuple(
         Rate(limit, window, default_margin(window) if margin is None else margin, burst) for limit, window in parsed
     )
-    return BucketSpec(name, "rate", rates, algorithm, max_cost, _scope(raw, at, origins))
+    durability = None
+    if "durability" in raw:
+        durability = fields.choice(raw["durability"], DURABILITIES, at("durability"), "a durability", origins)
+    return BucketSpec(name, "rate", rates, algorithm, max_cost, _scope(raw, at, origins), durability=durability)
 
 
 def _concurrency_bucket(name: str, raw: dict[str, Any], at: Callable[[str], Path], origins: Origins) -> BucketSpec:

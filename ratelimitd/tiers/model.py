@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from ratelimitd_client.amounts import Amount
+from ratelimitd_client.routing import UrlRoute
 
 from ..errors import NotAvailable, UnknownEndpoint, UnknownKey
 from ..limits.base import Rate
@@ -19,6 +20,7 @@ from ..units import format_duration
 
 __all__ = [
     "ALGORITHMS",
+    "DURABILITIES",
     "BUCKET_KINDS",
     "SCOPES",
     "WHEN_FULL",
@@ -67,6 +69,9 @@ def default_margin(window: int) -> int:
     return min(DEFAULT_MARGIN_CAP, window // 100)
 
 
+# per-bucket durability a tier table may ask for (see docs/state.md)
+DURABILITIES = ("batched", "strict")
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -94,6 +99,7 @@ class BucketSpec:
     when_full: str = "reject"
     ttl: int | None = None
     idle: int | None = None
+    durability: str | None = None
 
     def __str__(self) -> str:
         if self.kind == "rate":
@@ -146,6 +152,8 @@ class ProviderSpec:
     ``margin`` (ns) is the provider's default safety margin as written in the
     table (None: ``default_margin`` of each window); every ``Rate`` already
     carries the margin that applies to it, so the engine need not look here.
+    ``routes`` map HTTP requests to endpoints, first match wins (the ``routes``
+    op hands them to clients; ``ratelimitd_client.routing`` defines the patterns).
     """
 
     name: str
@@ -153,6 +161,7 @@ class ProviderSpec:
     tiers: Mapping[str, TierSpec]
     docs: str | None = None
     margin: int | None = None
+    routes: tuple[UrlRoute, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,7 @@ CASES = {
         bucket('{ rate = "10/1s", algorithm = "gcra", brust = 5 }'),
         f"{BUCKET}.brust",
         'unknown field "brust" in bucket "rest" (did you mean "burst"?); accepted: rate, algorithm, burst, margin, '
-        "max_cost, scope, unlimited, concurrent, when_full, ttl, idle",
+        "max_cost, scope, durability, unlimited, concurrent, when_full, ttl, idle",
     ),
     "endpoint typo": (
         endpoint('{ buckets = ["rest"], costs = 2 }'),

@@ -2,9 +2,10 @@
 
 Everything the engine relies on is checked here, once, so that it can trust the
 model: every field is known, every value parses, every endpoint's bucket exists
-on some tier, every key's provider, tier and overrides exist, no endpoint's
-default cost is beyond what its buckets can ever grant, and the keys of a group
-agree on the buckets they share. The first problem found raises ``ConfigError``
+on some tier, every route names an endpoint of its provider (``routes``), every
+key's provider, tier and overrides exist, no endpoint's default cost is beyond
+what its buckets can ever grant, and the keys of a group agree on the buckets
+they share. The first problem found raises ``ConfigError``
 with the file and TOML path of the offending value.
 """
 
@@ -17,13 +18,14 @@ from . import fields
 from .buckets import bucket_kind, parse_bucket
 from .merge import Origins
 from .model import BucketSpec, EndpointSpec, KeySpec, ProviderSpec, TierSpec, TierTable
+from .routes import parse_routes
 
 __all__ = ["TOP_FIELDS", "PROVIDER_FIELDS", "ENDPOINT_FIELDS", "KEY_FIELDS", "build_table"]
 
 Path = tuple[Any, ...]
 
 TOP_FIELDS = ("include", "providers", "keys")
-PROVIDER_FIELDS = ("docs", "margin", "endpoints", "tiers", "replace")
+PROVIDER_FIELDS = ("docs", "margin", "endpoints", "tiers", "routes", "replace")
 ENDPOINT_FIELDS = ("buckets", "cost")
 KEY_FIELDS = ("provider", "tier", "group", "overrides")
 
@@ -72,7 +74,8 @@ def _provider(name: str, value: Any, origins: Origins) -> ProviderSpec:
     cost_paths = {}
     for endpoint, value in endpoints_raw.items():
         endpoints[endpoint], cost_paths[endpoint] = _endpoint(name, endpoint, value, defined, origins)
-    provider = ProviderSpec(name, MappingProxyType(endpoints), MappingProxyType(tiers), docs, margin)
+    routes = parse_routes(name, raw["routes"], endpoints, tiers, origins) if "routes" in raw else ()
+    provider = ProviderSpec(name, MappingProxyType(endpoints), MappingProxyType(tiers), docs, margin, routes)
     for tier in tiers.values():
         for endpoint, bucket in _costs_beyond_capacity(provider, tier.buckets):
             raise origins.error(

@@ -46,7 +46,7 @@ CASES = {
     "provider typo": (
         PROVIDER.replace("docs =", "doc ="),
         "providers.p.doc",
-        'unknown field "doc" in provider "p" (did you mean "docs"?); accepted: docs, margin, endpoints, tiers, replace',
+        'unknown field "doc" in provider "p" (did you mean "docs"?); accepted: docs, margin, endpoints, tiers, routes, replace',
     ),
     "bucket typo": (
         bucket('{ rate = "10/1s", algorithm = "gcra", brust = 5 }'),

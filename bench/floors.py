@@ -6,7 +6,11 @@ the least any Python server on that stack can cost per check. Three stacks:
 
 - ``trio-stream``: Trio's ``SocketStream`` (the obvious way to write a Trio server);
 - ``trio-socket``: raw ``trio.socket`` (no stream layer);
-- ``asyncio``: asyncio streams (``start_unix_server``).
+- ``asyncio``: asyncio streams (``start_unix_server``);
+- ``trio-lowlevel``: stdlib non-blocking sockets under ``trio.lowlevel.wait_readable``:
+  recv and send are plain calls (no checkpoints around them), a send that
+  fits the socket buffer never yields. What a Trio server can reach by
+  leaving out the socket wrapper's per-call checkpoints.
 
 Each read is fed to a ``FrameDecoder`` and every complete frame in it is answered
 in one write, so the same servers also serve as the pipelined floor. Run as
@@ -22,7 +26,7 @@ from ratelimitd_client.wire import FrameDecoder, encode
 
 __all__ = ["KINDS", "REPLY", "serve"]
 
-KINDS = ("trio-stream", "trio-socket", "asyncio")
+KINDS = ("trio-stream", "trio-socket", "asyncio", "trio-lowlevel")
 
 # a realistic granted reply of the size ratelimitd sends for one bucket
 REPLY = encode(
@@ -99,6 +103,57 @@ async def _trio_socket(path: str) -> None:
             nursery.start_soon(handle, conn)
 
 
+async def _trio_lowlevel(path: str) -> None:
+    """Serve with stdlib non-blocking sockets, waiting through ``trio.lowlevel`` only when they would block."""
+    import trio
+
+    wait_readable, wait_writable = trio.lowlevel.wait_readable, trio.lowlevel.wait_writable
+    listener = _stdsocket.socket(_stdsocket.AF_UNIX, _stdsocket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(128)
+    listener.setblocking(False)
+
+    async def handle(conn: _stdsocket.socket) -> None:
+        decoder = FrameDecoder()
+        recv, send = conn.recv, conn.send
+        with conn:
+            try:
+                while True:
+                    await wait_readable(conn)
+                    try:
+                        data = recv(_RECV)
+                    except BlockingIOError:
+                        continue
+                    if not data:
+                        return
+                    count = len(decoder.receive(data))
+                    if not count:
+                        continue
+                    out = _replies(count)
+                    try:
+                        sent = send(out)
+                    except BlockingIOError:
+                        sent = 0
+                    while sent < len(out):
+                        await wait_writable(conn)
+                        try:
+                            sent += send(out[sent:])
+                        except BlockingIOError:
+                            pass
+            except OSError:
+                return
+
+    async with trio.open_nursery() as nursery:
+        while True:
+            await wait_readable(listener)
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                continue
+            conn.setblocking(False)
+            nursery.start_soon(handle, conn)
+
+
 async def _asyncio(path: str) -> None:
     """Serve on asyncio streams (``asyncio.start_unix_server``)."""
     import asyncio
@@ -134,6 +189,10 @@ def serve(kind: str, path: str) -> None:
         import trio
 
         trio.run(_trio_socket, path)
+    elif kind == "trio-lowlevel":
+        import trio
+
+        trio.run(_trio_lowlevel, path)
     elif kind == "asyncio":
         import asyncio
 

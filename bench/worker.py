@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import resource
 import socket
+import struct
 import sys
 import threading
 import time
@@ -36,6 +37,12 @@ class RawClient:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(_IO_TIMEOUT)
         self.sock.connect(path)
+        # bound every call by kernel timeouts on a blocking socket: settimeout() would make
+        # CPython poll() before each send and recv, two extra syscalls per call (~2 µs)
+        self.sock.settimeout(None)
+        limit = struct.pack("ll", int(_IO_TIMEOUT), 0)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
         self.decoder = FrameDecoder(max_frame=1 << 24)
         self.next_id = 0
         self.pending: list[Any] = []

@@ -14,6 +14,8 @@ from ratelimitd_client.discovery import default_socket_path
 from ..errors import ConfigError, RatelimitdError
 from ..logs import setup_logging
 from ..server.app import Server, Settings
+from ..server.persistence import Persister
+from ..store import StateStore, StoreError
 from ..server.listener import bind_unix
 from ..server.systemd import Notifier, inherited_socket, run_service, watchdog_interval
 from ..tiers import load_file
@@ -24,6 +26,7 @@ log = logging.getLogger("ratelimitd")
 
 DEFAULT_CONFIG = "/etc/ratelimitd/tiers.toml"
 EX_CONFIG = 78  # sysexits.h: configuration error
+EX_CANTCREAT = 73  # sysexits.h: cannot create (or use) an output file: the state file
 
 
 def default_state_path() -> str:
@@ -77,6 +80,12 @@ def main(config: str, socket_path: str | None, state_path: str | None, durabilit
     if inherited:
         log.info("adopted the listening socket %s from systemd", settings.socket)
     server = Server(settings, table)
+    if durability != "memory":
+        try:
+            server.persister = Persister(StateStore.open(settings.state), durability)
+        except StoreError as exc:
+            click.echo(f"ratelimitd: {exc}", err=True)
+            sys.exit(EX_CANTCREAT)
     server.notify = notify = Notifier.from_environ()
     try:
         trio.run(run_service, server, listening, notify, watchdog_interval())

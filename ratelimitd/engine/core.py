@@ -43,12 +43,16 @@ Answer = tuple[Waiter, "Decision | RequestError"]
 class _Compiled:
     """A resolved (key, endpoint): its route, its live buckets, default cost and largest allowed cost."""
 
-    __slots__ = ("route", "buckets", "cost", "capacity", "capacity_bucket")
+    __slots__ = ("route", "buckets", "cost", "capacity", "capacity_bucket", "strict")
 
-    def __init__(self, route: Route, buckets: tuple[Bucket, ...]) -> None:
+    def __init__(self, route: Route, buckets: tuple[Bucket, ...], strict_default: bool) -> None:
         self.route = route
         self.buckets = buckets
         self.cost = route.endpoint.cost
+        # a grant on a strict bucket is answered only once it is on disk (docs/state.md)
+        self.strict = any(
+            spec.durability == "strict" or (spec.durability is None and strict_default) for spec in route.buckets
+        )
         self.capacity: Amount | None = None
         self.capacity_bucket: BucketSpec | None = None
         for spec in route.buckets:
@@ -61,8 +65,10 @@ class _Compiled:
 class Engine:
     """The state of every bucket under one tier table (see the module docstring)."""
 
-    def __init__(self, table: TierTable) -> None:
+    def __init__(self, table: TierTable, strict_default: bool = False) -> None:
         self.table = table
+        self.strict_default = strict_default
+        self.removed: set[tuple[str, str]] = set()  # buckets a reload dropped, for the store to delete
         self._buckets: dict[tuple[str, str], Bucket] = {}
         self._compiled: dict[str, dict[str, _Compiled]] = {}
         self._queue: list[Waiter] = []  # live waiters in serving order (dead ones dropped lazily)
@@ -89,7 +95,7 @@ class Engine:
                 return compiled
         route = self.table.route(key, endpoint)
         buckets = tuple(self._bucket(route.key.owner(spec), spec) for spec in route.buckets)
-        compiled = _Compiled(route, buckets)
+        compiled = _Compiled(route, buckets, self.strict_default)
         self._compiled.setdefault(key, {})[endpoint] = compiled
         return compiled
 
@@ -144,7 +150,9 @@ class Engine:
                 bucket.charge(cost, now)
                 dirty.add(bucket)
             self.grants += 1
-            return self._granted(buckets, now)
+            decision = self._granted(buckets, now)
+            decision.strict = compiled.strict
+            return decision
         if deadline is not None and deadline > now and (queued is not None or now + longest <= deadline):
             waiter = self._enqueue(key, endpoint, compiled, cost, deadline, priority, token)
             for bucket in buckets:
@@ -191,6 +199,7 @@ class Engine:
     ) -> Waiter:
         self._seq += 1
         waiter = Waiter(key, endpoint, compiled.route, compiled.buckets, cost, deadline, priority, self._seq, token)
+        waiter.strict = compiled.strict
         insort(self._queue, waiter)
         heapq.heappush(self._deadlines, (deadline, waiter.seq, waiter))
         self.waiters += 1
@@ -243,7 +252,9 @@ class Engine:
             waiter.live = False
             self.waiters -= 1
             self.grants += 1
-            answers.append((waiter, self._granted(waiter.buckets, now)))
+            decision = self._granted(waiter.buckets, now)
+            decision.strict = waiter.strict
+            answers.append((waiter, decision))
         self._expire(now, now, answers)
         if len(self._queue) > self.waiters:
             self._queue = [waiter for waiter in self._queue if waiter.live]
@@ -290,6 +301,7 @@ class Engine:
                     self._buckets[ident] = bucket
                     self.dirty.add(bucket)
         self.dirty &= set(self._buckets.values())
+        self.removed |= old_buckets.keys() - self._buckets.keys()
         return self._requeue(waiters)
 
     def _requeue(self, waiters: list[Waiter]) -> list[Answer]:
@@ -307,11 +319,12 @@ class Engine:
                 continue
             waiter.route = compiled.route
             waiter.buckets = compiled.buckets
+            waiter.strict = compiled.strict
             self._queue.append(waiter)
         return answers
 
-    def reset(self, key: str, endpoint: str | None, now: int) -> list[str]:
-        """Forget what ``key`` spent (on ``endpoint``'s buckets only, if given); return the bucket names.
+    def reset(self, key: str, endpoint: str | None, now: int) -> list[tuple[str, str]]:
+        """Forget what ``key`` spent (on ``endpoint``'s buckets only, if given); return ``(owner, bucket)`` of each.
 
         Call ``service`` afterwards: waiters on those buckets may now be granted.
         """
@@ -325,10 +338,22 @@ class Engine:
             bucket = self._bucket(spec_key.owner(spec), spec)
             bucket.reset()
             self.dirty.add(bucket)
-            names.append(spec.name)
+            names.append((bucket.owner, spec.name))
         return names
 
     # -- reading ----------------------------------------------------------------------------
+
+    def bucket(self, owner: str, spec: BucketSpec) -> Bucket:
+        """Return ``owner``'s live bucket for ``spec``, creating it empty if it was never used."""
+        return self._bucket(owner, spec)
+
+    def bucket_specs(self) -> dict[tuple[str, str], BucketSpec]:
+        """Return every bucket the table defines, by ``(owner, name)`` (group buckets once)."""
+        specs: dict[tuple[str, str], BucketSpec] = {}
+        for key in self.table.keys.values():
+            for spec in key.buckets.values():
+                specs.setdefault((key.owner(spec), spec.name), spec)
+        return specs
 
     def buckets(self) -> Iterable[Bucket]:
         """Return every live bucket (those that were ever used or restored)."""

@@ -25,10 +25,11 @@ class Decision:
     ``remaining``/``reset``: that bucket's remaining amount and ns until it grows.
     ``buckets``: a ``BucketReport`` per bucket of the endpoint. ``reason`` says why a
     denial happened: ``"limit"``, ``"queue"`` (waiters are ahead), ``"hold"`` (the
-    provider asked us to back off) or ``"timeout"`` (a wait ran out).
+    provider asked us to back off) or ``"timeout"`` (a wait ran out). ``strict``
+    marks a grant that must be on disk before it is answered.
     """
 
-    __slots__ = ("granted", "retry_after", "scope", "remaining", "reset", "buckets", "reason", "extra")
+    __slots__ = ("granted", "retry_after", "scope", "remaining", "reset", "buckets", "reason", "extra", "strict")
 
     def __init__(
         self,
@@ -49,6 +50,7 @@ class Decision:
         self.buckets = buckets
         self.reason = reason
         self.extra = extra
+        self.strict = False  # granted on a strict bucket: answer only once it is on disk
 
     def __repr__(self) -> str:
         state = "granted" if self.granted else f"denied({self.reason}, retry_after={self.retry_after}ns)"

@@ -33,7 +33,7 @@ class Waiter:
     (its connection closed); dead waiters are dropped lazily from the queues.
     """
 
-    __slots__ = ("key", "endpoint", "route", "buckets", "cost", "deadline", "priority", "seq", "token", "live")
+    __slots__ = ("key", "endpoint", "route", "buckets", "cost", "deadline", "priority", "seq", "token", "live", "strict")
 
     def __init__(
         self,
@@ -57,6 +57,7 @@ class Waiter:
         self.seq = seq
         self.token = token
         self.live = True
+        self.strict = False
 
     def __lt__(self, other: "Waiter") -> bool:
         return (-self.priority, self.seq) < (-other.priority, other.seq)

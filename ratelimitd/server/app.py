@@ -31,6 +31,7 @@ from ..tiers.model import TierTable
 from .clock import Clock
 from .connection import Connection
 from .ops import OPS, acquire, decision_reply, error_reply
+from .persistence import Persister
 
 __all__ = ["Settings", "Server"]
 
@@ -64,8 +65,9 @@ class Server:
 
     def __init__(self, settings: Settings, table: TierTable) -> None:
         self.settings = settings
-        self.engine = Engine(table)
+        self.engine = Engine(table, strict_default=settings.durability == "strict")
         self.clock: Clock  # set by serve(), inside Trio
+        self.persister: Persister | None = None  # set by the CLI unless --durability memory
         self.connections: set[Connection] = set()
         self.started = time.time()
         self.loaded = time.time()
@@ -125,7 +127,10 @@ class Server:
             conn, rid = waiter.token
             conn.waiters.discard(waiter)
             if type(result) is Decision:
-                conn.push(encode(decision_reply(rid, result)))
+                if result.strict and self.persister is not None:
+                    self.persister.hold_reply(conn, encode(decision_reply(rid, result)), rid)
+                else:
+                    conn.push(encode(decision_reply(rid, result)))
             else:
                 conn.push(encode(error_reply(rid, result)))
 
@@ -176,6 +181,7 @@ class Server:
             "denials": engine.denials,
             "errors": self.errors,
             "reload_error": self.reload_error,
+            "persistence": self.persister.status() if self.persister else {"durability": "memory"},
         }
 
     def stop(self) -> None:
@@ -192,8 +198,12 @@ class Server:
         """Serve clients on ``listening`` until ``stop()``; see the module docstring."""
         self.clock = Clock()
         listener = trio.socket.from_stdlib_socket(listening)
+        if self.persister is not None:
+            await self.persister.restore(self.engine, self.clock)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            if self.persister is not None:
+                nursery.start_soon(self.persister.run, self.engine, self.clock)
             nursery.start_soon(self._scheduler)
             nursery.start_soon(self._signals)
             async with trio.open_nursery() as handlers:
@@ -207,6 +217,8 @@ class Server:
                 self._cancel_waiters()
                 await self._drain()
                 handlers.cancel_scope.cancel()
+            if self.persister is not None:
+                await self.persister.close(self.engine, self.clock)
             nursery.cancel_scope.cancel()
 
     async def _accept(self, listener: trio.socket.SocketType, handlers: trio.Nursery) -> None:

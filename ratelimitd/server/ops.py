@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
+from ratelimitd_client.amounts import normalize
 from ratelimitd_client.protocol import PROTOCOL_VERSION
 from ratelimitd_client.wire import encode
 
@@ -33,16 +35,21 @@ log = logging.getLogger("ratelimitd")
 Handler = Callable[["Server", dict[str, Any], "Connection"], "dict[str, Any] | None"]
 
 
+def _exact(value: Any) -> Any:
+    """Return an amount as the protocol carries it: ``Decimal("24.0")`` as ``24``."""
+    return normalize(value) if type(value) is Decimal else value
+
+
 def decision_reply(rid: Any, decision: Decision) -> dict[str, Any]:
     """Return the wire reply for an acquire ``decision``."""
     reply = {
         "id": rid,
         "granted": decision.granted,
         "retry_after": decision.retry_after / NS_PER_SECOND,
-        "remaining": decision.remaining,
+        "remaining": _exact(decision.remaining),
         "reset": decision.reset / NS_PER_SECOND,
         "scope": decision.scope,
-        "buckets": {name: [left, reset / NS_PER_SECOND] for name, left, reset in decision.buckets},
+        "buckets": {name: [_exact(left), reset / NS_PER_SECOND] for name, left, reset in decision.buckets},
     }
     if decision.reason is not None:
         reply["reason"] = decision.reason
@@ -83,6 +90,9 @@ def acquire(server: "Server", message: dict[str, Any], conn: "Connection") -> by
     rid = message.get("id")
     result = server.engine.acquire(key, endpoint, cost, now, deadline, priority, (conn, rid))
     if type(result) is Decision:
+        if result.strict and server.persister is not None and result.granted:
+            server.persister.hold_reply(conn, encode(decision_reply(rid, result)), rid)
+            return None
         return encode(decision_reply(rid, result))
     conn.waiters.add(result)
     server.wake_scheduler()
@@ -136,7 +146,12 @@ def reset(server: "Server", message: dict[str, Any], conn: "Connection") -> dict
     """Answer ``reset``: forget what a key spent (on one endpoint's buckets, if named)."""
     key = fields.text(message, "key")
     endpoint = fields.optional_text(message, "endpoint")
-    names = server.engine.reset(key, endpoint, server.clock.now())
+    now = server.clock.now()
+    cleared = server.engine.reset(key, endpoint, now)
+    names = [name for _owner, name in cleared]
+    if server.persister is not None:
+        for owner in dict.fromkeys(owner for owner, _name in cleared):
+            server.persister.note_reset(owner, [name for who, name in cleared if who == owner], now)
     log.info("reset key %s%s: buckets %s", key, f" endpoint {endpoint}" if endpoint else "", ", ".join(names))
     server.wake_scheduler()
     return {"reset": names}

@@ -193,7 +193,7 @@ def test_reset_forgets_spending_and_frees_waiters():
     engine = Engine(single("1/1m"))
     engine.acquire("k", "e", None, T0)
     engine.acquire("k", "e", None, T0, deadline=T0 + 120 * S, token="w")
-    assert engine.reset("k", None, T0 + S) == ["b"]
+    assert engine.reset("k", None, T0 + S) == [("k", "b")]
     answers, _ = engine.service(T0 + S)
     assert [(w.token, d.granted) for w, d in answers] == [("w", True)]
 

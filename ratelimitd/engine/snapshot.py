@@ -1,0 +1,138 @@
+"""Engine state to and from stored rows, and the hold that makes a crash safe.
+
+The engine stays ignorant of SQLite: it hands out plain ``BucketRow`` values
+and takes them back. Three rules live here:
+
+- A row restores into its bucket only if the current tier table still has
+  that owner and bucket; under a changed rate or algorithm it restores
+  conservatively (what was spent stays spent).
+- A provider's hold (``held_until``) is a row of its own (``idx`` -1).
+- After an unclean stop every non-strict rate is treated as fully used up to
+  the moment the previous run was known dead (docs/state.md, "crash-recovery
+  rule"), so grants that were made but never stored cannot be repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterable
+
+from ..limits import ALGORITHMS
+from ..store import BucketKey, BucketRow
+from ..units import parse_rate
+from .bucket import Bucket
+from .core import Engine
+
+__all__ = ["HOLD_ROW", "export", "restore", "hold_after_crash"]
+
+log = logging.getLogger("ratelimitd")
+
+# the ``idx`` of the row that stores a bucket's provider hold
+HOLD_ROW = -1
+HOLD_ALGORITHM = "hold"
+
+
+def export(buckets: Iterable[Bucket], now: int) -> list[BucketRow]:
+    """Return the rows that describe ``buckets`` at ``now`` (one per rate, plus a hold row when held)."""
+    rows = []
+    for bucket in buckets:
+        for index, limiter in enumerate(bucket.limiters):
+            rows.append(
+                BucketRow(bucket.owner, bucket.name, index, limiter.algorithm, str(limiter.rate), limiter.dump(now), now)
+            )
+        held = bucket.held_until - now if bucket.held_until > now else 0
+        rows.append(BucketRow(bucket.owner, bucket.name, HOLD_ROW, HOLD_ALGORITHM, "", held, now))
+    return rows
+
+
+def deleted_keys(identities: Iterable[tuple[str, str]]) -> list[BucketKey]:
+    """Return the store keys that delete every row of the buckets ``(owner, name)``."""
+    return [BucketKey(owner, name, None) for owner, name in identities]
+
+
+def restore(engine: Engine, rows: Iterable[BucketRow], now: int) -> dict[str, int]:
+    """Load ``rows`` into ``engine``'s buckets; return counts of rows restored, converted and dropped.
+
+    A row whose algorithm and window still match is loaded as it was (under the
+    new limit, if the limit changed); one whose algorithm or window changed is
+    replaced by the new algorithm charged at ``now`` with what the old state
+    still held — conservative, never forgetting a grant. Rows of buckets the
+    table no longer has are dropped.
+    """
+    specs = engine.bucket_specs()
+    counts = {"restored": 0, "converted": 0, "dropped": 0}
+    for row in rows:
+        spec = specs.get((row.owner, row.bucket))
+        if spec is None:
+            counts["dropped"] += 1
+            continue
+        bucket = engine.bucket(row.owner, spec)
+        if row.idx == HOLD_ROW:
+            if row.state and row.saved_at + row.state > now:
+                bucket.held_until = max(bucket.held_until, row.saved_at + row.state)
+            continue
+        if row.idx >= len(bucket.limiters):
+            counts["dropped"] += 1
+            continue
+        rate = spec.rates[row.idx]
+        cls = ALGORITHMS[spec.algorithm]
+        old_window = _window_of(row.rate)
+        if row.algorithm == spec.algorithm and old_window == rate.window:
+            bucket.limiters[row.idx] = cls.load(rate, row.state, row.saved_at)
+            counts["restored"] += 1
+            continue
+        used = _used_under(row, rate, now)
+        limiter = cls(rate)
+        if used:
+            limiter.charge_at(min(used, rate.capacity), now)
+        bucket.limiters[row.idx] = limiter
+        engine.dirty.add(bucket)
+        counts["converted"] += 1
+    return counts
+
+
+def _window_of(rate_text: str) -> int | None:
+    try:
+        return parse_rate(rate_text.split(" burst ")[0])[1]
+    except ValueError:
+        return None
+
+
+def _used_under(row: BucketRow, rate: Any, now: int) -> Any:
+    """Return what ``row``'s own algorithm says is still used at ``now`` (0 when it cannot tell)."""
+    cls = ALGORITHMS.get(row.algorithm)
+    if cls is None:
+        return rate.capacity  # unknown state: count the bucket as full, never as empty
+    try:
+        limit, window = parse_rate(row.rate.split(" burst ")[0])
+    except ValueError:
+        return rate.capacity
+    old = cls.load(type(rate)(limit, window, rate.margin), row.state, row.saved_at)
+    return old.used(now)
+
+
+def hold_after_crash(engine: Engine, dead_by: int, now: int, strict_default: bool) -> dict[str, Any]:
+    """Treat every non-strict rate as full until ``dead_by + window + margin``; return what was held back.
+
+    Applies to every bucket the table defines, not only restored ones: a bucket
+    first used after the last flush has no row, yet may have been granted.
+    """
+    held = 0
+    longest = 0
+    for (owner, _name), spec in engine.bucket_specs().items():
+        strict = spec.durability == "strict" or (spec.durability is None and strict_default)
+        if spec.kind != "rate" or strict:
+            continue
+        bucket = engine.bucket(owner, spec)
+        touched = False
+        for limiter in bucket.limiters:
+            span = limiter.rate.window + limiter.rate.margin
+            hold = dead_by + span - now
+            if hold > 0:
+                limiter.restrict(0, hold, now)
+                touched = True
+                longest = max(longest, hold)
+        if touched:
+            held += 1
+            engine.dirty.add(bucket)
+    return {"buckets_held": held, "longest_hold_s": longest / 1e9}

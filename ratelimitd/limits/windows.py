@@ -21,9 +21,11 @@ onto the epoch's, which would be inexact; the first time every count is zero
 the grid falls back to the epoch's. Either grid enforces the same rule.
 
 A clock that steps back never turns a window back, so nothing counted is
-forgotten. A charge at a ``now`` before ``_last`` is counted in every window
-from the one of ``now`` through the one of ``_last + M`` (the current one
-included): whichever of the two times is "true", it is counted where it lands.
+forgotten, and time does not run backwards (as in golang.org/x/time/rate): a
+charge at a ``now`` before ``_last`` is counted in every window from the one of
+``now`` through the one of ``_last + M``, so both where ``now`` puts it and as
+if made at ``_last``. The limit per window therefore holds on the timeline where
+each grant is at the latest time seen at a charge or a window turn.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ class WindowCounts(Held):
             return
         if now >= self._end:
             self._roll(now)
-        if now < self._last:
+        if now < self._last:  # the clock stepped back: counted from now through the latest time seen
             self._add(cost, now, self._last + self._margin)
         else:
             self._last = now

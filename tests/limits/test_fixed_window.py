@@ -75,7 +75,7 @@ TABLES = {
     "clock steps back in the spill zone": (rate(3, W10, margin=S), [
         ("one late in the window", "9.5", "acquire", 1, 0),
         ("one stepped back to before the spill zone", 5, "acquire", 1, 0),
-        ("counted as late as the latest seen: spilled", 10, "used", None, 2),
+        ("counted as at the latest time seen: spilled", 10, "used", None, 2),
     ]),
     "refund": (rate(3, W10, margin=S), [
         ("two", 0, "acquire", 2, 0),

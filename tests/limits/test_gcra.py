@@ -87,8 +87,8 @@ TABLES = {
         ("four", 0, "acquire", 4, 0),
         ("give one back", 0, "refund", 1, None),
         ("three and the margin held", 0, "used", None, D("3.1")),
-        ("give back more than was charged", 1, "refund", 10, None),
-        ("empty again, margin and all", 1, "used", None, 0),
+        ("give back more than was charged", 0, "refund", 10, None),
+        ("empty again, margin and all", 0, "used", None, 0),
         ("the whole burst", 1, "acquire", 10, 0),
     ]),
     "restrict outlasts the refill": (rate(10, W10), [

@@ -75,7 +75,7 @@ class GCRA(Held):
         self._tat = NEVER  # the bucket is empty
         self._base = NEVER  # where the charges since the bucket last ran empty started
         self._before = NEVER  # tat when it last ran empty (what refunding all since gives back)
-        self._last = NEVER  # the latest time of a charge
+        self._last = NEVER  # the time of the last charge (the reference of a retune without now)
         self._setup(rate)
 
     def _setup(self, rate: Rate) -> None:
@@ -101,8 +101,9 @@ class GCRA(Held):
         """
         increment = cost * self._interval if type(cost) is int else scale_up(cost, self._interval)
         tat = self._tat
-        late = (tat if tat > now else now) + increment - now - self._tolerance
-        if late <= 0 and (now >= self._hold_until or cost <= self._hold_left):
+        if tat > now:
+            increment += tat - now
+        if increment <= self._tolerance and (now >= self._hold_until or cost <= self._hold_left):
             return 0
         if not cost:
             return 0
@@ -127,8 +128,7 @@ class GCRA(Held):
             self._before = tat
             self._base = tat = base
         self._tat = tat + increment
-        if now > self._last:
-            self._last = now
+        self._last = now
         if now < self._hold_until:
             self._hold_left -= cost
 

@@ -31,6 +31,8 @@ from ratelimitd_client.amounts import to_amount
 from ratelimitd_client.protocol import EXIT_DENIED
 
 from .. import __version__
+from ..store import StoreError
+from ..store import inspect as inspect_state
 from . import render
 from .child import run_command
 
@@ -173,21 +175,34 @@ def main(ctx: click.Context, socket: str | None) -> None:
 
 
 @main.command()
+@click.option("--state", "state_path", type=click.Path(dir_okay=False), default=None,
+              help="Read this state file directly instead of asking the daemon (works while it is down).")
 @json_option
 @click.pass_obj
-def status(socket: str | None, as_json: bool) -> None:
+def status(socket: str | None, state_path: str | None, as_json: bool) -> None:
     """Show the daemon's state and counters.
 
     Version, pid, uptime, the tier table and when it was loaded, socket, state
-    file, keys, connections, waiters, grants, denials, errors, and why the last
-    reload was refused, if it was.
+    file and its durability, last flush, crash recovery, keys, connections,
+    waiters, grants, denials, errors, and why the last reload was refused.
+
+    With --state PATH, read what a (possibly dead) daemon last saved: its runs,
+    whether the last one stopped cleanly, its last durable write, the saved buckets.
 
     Example:
 
     \b
         ratelimitctl status
         ratelimitctl status --json
+        ratelimitctl status --state /var/lib/ratelimitd/state.db
     """
+    if state_path is not None:
+        try:
+            report = inspect_state(state_path)
+        except StoreError as exc:
+            raise click.ClickException(str(exc)) from exc
+        emit(report, as_json, render.state_text)
+        return
     with connect(socket) as client:
         reply = client.status()
     emit(reply, as_json, render.status_text)

@@ -156,6 +156,41 @@ def status_text(status: Mapping[str, Any]) -> str:
     ]
     if status.get("reload_error"):
         items.append(("reload error", status["reload_error"]))
+    persistence = status.get("persistence") or {}
+    if persistence.get("last_flush"):
+        failures = persistence.get("failures") or 0
+        items.append(("last flush", f"{moment(persistence['last_flush'])} ({count(failures, 'failed writes')})"))
+    if persistence.get("last_error"):
+        items.append(("write error", persistence["last_error"]))
+    recovery = persistence.get("recovery") or {}
+    if recovery:
+        if recovery.get("clean"):
+            text = f"clean start, {count(recovery.get('restored', 0), 'rows')} restored"
+        else:
+            text = (
+                f"recovered from a crash at {moment(recovery.get('at'))}: {count(recovery.get('buckets_held', 0), 'buckets')} "
+                f"held back up to {_span(recovery.get('longest_hold_s') or 0)}"
+            )
+        if recovery.get("restored_age_s") is not None:
+            text += f"; state was {_span(recovery['restored_age_s'])} old"
+        items.append(("restart", text))
+    return pairs(items)
+
+
+def state_text(report: Mapping[str, Any]) -> str:
+    """Return what a state file says of its daemon: who holds it, its last run, its saved buckets."""
+    last = report.get("last_run") or {}
+    owners = (report.get("buckets") or {}).get("owners") or {}
+    items = [
+        ("state", report.get("path")),
+        ("daemon", f"running, pid {report['daemon_pid']}" if report.get("daemon_pid") else "not running"),
+        ("last run", f"pid {last.get('pid')}, {last.get('outcome')}" if last else NONE),
+        ("last flush", moment(report["last_flush_at"] / 1e9) if report.get("last_flush_at") else NONE),
+        ("stopped", "cleanly" if report.get("clean") else "NOT cleanly: the next start holds batched buckets back"),
+        ("buckets", f"{count((report.get('buckets') or {}).get('rows', 0), 'rows')} for {count(len(owners), 'owners')}"),
+    ]
+    for owner, summary in sorted(owners.items()):
+        items.append((f"  {owner}", ", ".join(summary.get("buckets", []))))
     return pairs(items)
 
 

@@ -118,3 +118,27 @@ def test_a_second_daemon_on_the_same_state_file_refuses_to_start(start_daemon):
     result = subprocess.run(second.args, capture_output=True, text=True, timeout=30)
     assert result.returncode == 73
     assert f"pid {first.process.pid}" in result.stderr and first.state in result.stderr
+
+
+def test_ratelimitctl_reads_the_state_file_of_a_dead_daemon(start_daemon):
+    import json
+
+    from click.testing import CliRunner
+
+    from ratelimitd.cli.ctl import main as ratelimitctl
+
+    daemon = start_daemon(TABLE)
+    with Client(socket=daemon.socket) as client:
+        assert client.acquire("k", "rest").granted
+        flushed = client.status()["persistence"]["flushes"]
+        while client.status()["persistence"]["flushes"] < flushed + 2:  # the grant is surely on disk
+            time.sleep(0.01)
+    daemon.kill()
+    result = CliRunner().invoke(ratelimitctl, ["status", "--state", daemon.state])
+    assert result.exit_code == 0, result.output
+    assert "not running" in result.output and "NOT cleanly" in result.output and "  k  " in result.output
+    report = json.loads(CliRunner().invoke(ratelimitctl, ["status", "--state", daemon.state, "--json"]).output)
+    assert report["clean"] is False and report["daemon_pid"] is None
+    assert report["buckets"]["owners"]["k"]["buckets"] == ["rest"]
+    missing = CliRunner().invoke(ratelimitctl, ["status", "--state", daemon.state + ".nope"])
+    assert missing.exit_code == 1 and "no state file at" in missing.output

@@ -26,8 +26,10 @@ from .backends import Backend, current_backend
 from .client import _timeout, field
 from .discovery import SocketPath, resolve_socket
 from .errors import DaemonUnavailable, RateLimited, RatelimitdError, UnknownLease
+from .feedback import report_fields
 from .messages import RECV_SIZE, Inbox, PushHook, acquire_message, hello_message, request_message, result
 from .permit import Permit
+from .routing import RouteTable
 from .wire import encode
 
 __all__ = ["AsyncClient"]
@@ -230,6 +232,7 @@ class AsyncClient:
     The same arguments and methods as ``Client``, as coroutines;
     ``async with client.permit(...)``. The running library is detected on the
     first call; a client belongs to one event loop until ``close()``.
+    ``connections`` counts the connections opened so far.
     """
 
     def __init__(self, socket: SocketPath | None = None, *, timeout: float | None = None, name: str | None = None) -> None:
@@ -240,6 +243,7 @@ class AsyncClient:
         self._backend: Backend | None = None
         self._connect_lock: Any = None
         self._last_id = 0
+        self.connections = 0
         self._hooks: list[PushHook] = []
         self._greeting: bytes | None = None
         if name is not None:
@@ -315,6 +319,17 @@ class AsyncClient:
             if permit.lease is not None:
                 with self._backend_now().shield():
                     await self._release(permit.lease)
+
+    async def report(self, key: str, endpoint: str | None, status: int, **said: Any) -> list[dict[str, Any]]:
+        """Tell the daemon what the provider answered; return what it did. As ``Client.report``."""
+        fields = report_fields(status, **said)
+        if endpoint is None and "bucket" not in fields:
+            raise TypeError("report needs an endpoint, or a bucket= naming the bucket that refused")
+        return field(await self.request("report", key=key, endpoint=endpoint, **fields), "applied", "report")
+
+    async def routes(self, key: str) -> RouteTable:
+        """Return the routes of ``key``'s provider (which request is which endpoint), first match first."""
+        return RouteTable.from_reply(await self.request("routes", key=key))
 
     async def hello(self, key: str | None = None) -> dict[str, Any]:
         """Return the daemon's greeting: protocol, server, time, pid, and ``limits`` of ``key`` if given."""
@@ -394,6 +409,7 @@ class AsyncClient:
         except OSError as exc:
             raise DaemonUnavailable.from_os_error(self.path, self.origin, exc) from exc
         link = _Link(sock, backend, self._hooks)
+        self.connections += 1
         if self._greeting is not None:
             try:
                 await link.send(self._greeting)

@@ -21,8 +21,10 @@ from typing import Any
 
 from .discovery import SocketPath, resolve_socket
 from .errors import DaemonUnavailable, ProtocolError, RateLimited, UnknownLease
+from .feedback import report_fields
 from .messages import DEFAULT_TIMEOUT, RECV_SIZE, Inbox, PushHook, acquire_message, hello_message, request_message, result
 from .permit import Permit
+from .routing import RouteTable
 from .wire import encode
 
 __all__ = ["Client"]
@@ -59,7 +61,8 @@ class Client:
     ``wait`` (default 10). ``name`` (e.g. ``"nightly-sync/1.2"``) introduces the
     client with a ``hello`` on each new connection, for the daemon's logs.
     The connection is opened on the first call; ``close()`` ends it, and a
-    later call opens a new one.
+    later call opens a new one. ``connections`` counts the connections opened
+    so far (a change tells that the daemon may have restarted).
     """
 
     def __init__(self, socket: SocketPath | None = None, *, timeout: float | None = None, name: str | None = None) -> None:
@@ -71,6 +74,7 @@ class Client:
         self._pid = 0
         self._sock_timeout: float | None = None
         self._last_id = 0
+        self.connections = 0
         self._lock = threading.Lock()
         self._hooks: list[PushHook] = []
         self._greeting: bytes | None = None
@@ -147,6 +151,25 @@ class Client:
         finally:
             if permit.lease is not None:
                 self._release(permit.lease)
+
+    def report(self, key: str, endpoint: str | None, status: int, **said: Any) -> list[dict[str, Any]]:
+        """Tell the daemon what the provider answered to a call of ``endpoint`` (or ``bucket=``); return what it did.
+
+        ``said`` holds what the provider said, any of ``bucket``, ``retry_after``
+        (seconds), ``reset_at`` (Unix seconds), ``remaining``, ``limit`` (amounts)
+        and ``window`` (seconds): ``Feedback.as_report_fields()`` gives them all,
+        ``status`` included. Returns the daemon's ``applied`` list, one
+        ``{"bucket", "action", "until", "remaining"}`` per bucket, ``action``
+        being ``"hold"``, ``"restrict"`` or ``"none"``.
+        """
+        fields = report_fields(status, **said)
+        if endpoint is None and "bucket" not in fields:
+            raise TypeError("report needs an endpoint, or a bucket= naming the bucket that refused")
+        return field(self.request("report", key=key, endpoint=endpoint, **fields), "applied", "report")
+
+    def routes(self, key: str) -> RouteTable:
+        """Return the routes of ``key``'s provider (which request is which endpoint), first match first."""
+        return RouteTable.from_reply(self.request("routes", key=key))
 
     def hello(self, key: str | None = None) -> dict[str, Any]:
         """Return the daemon's greeting: protocol, server, time, pid, and ``limits`` of ``key`` if given."""
@@ -249,6 +272,7 @@ class Client:
         self._sock_timeout = self.timeout
         self._inbox = Inbox(self._hooks)
         self._pid = _getpid()
+        self.connections += 1
         return sock
 
     def _drop(self) -> None:

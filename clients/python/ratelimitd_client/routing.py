@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .amounts import Amount, to_amount
+from .errors import ProtocolError
 
 __all__ = ["RouteError", "UrlRoute", "RouteTable", "compile_path", "normalize_path", "parse_route"]
 
@@ -229,6 +230,18 @@ class RouteTable:
     def from_routes(cls, provider: str | None, routes: Iterable[UrlRoute | Mapping[str, Any]]) -> RouteTable:
         """Return a table of ``routes``: ``UrlRoute`` objects or wire/TOML-shaped maps (validated)."""
         return cls(provider, tuple(route if isinstance(route, UrlRoute) else UrlRoute.from_wire(route) for route in routes))
+
+    @classmethod
+    def from_reply(cls, reply: Mapping[str, Any]) -> RouteTable:
+        """Return the table a ``routes`` reply carries; raise ``ProtocolError`` when it is not one."""
+        provider = reply.get("provider")
+        items = reply.get("routes")
+        if not isinstance(items, list) or not (provider is None or isinstance(provider, str)):
+            raise ProtocolError(f"the daemon's routes reply is not a provider and a list of routes: {reply!r:.300}")
+        try:
+            return cls.from_routes(provider, items)
+        except RouteError as exc:
+            raise ProtocolError(f"the daemon sent a route this client cannot use ({exc}): {reply!r:.300}") from exc
 
     def extended(self, first: Sequence[UrlRoute | Mapping[str, Any]]) -> RouteTable:
         """Return this table with the routes ``first`` put before its own (local routes that win)."""

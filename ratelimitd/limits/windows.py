@@ -44,8 +44,9 @@ class WindowCounts(Held):
     """Aligned window counts for one rate; subclasses decide what the counts allow."""
 
     __slots__ = (
-        "rate", "_limit", "_window", "_margin", "_phase", "_start", "_end", "_spill", "_prev", "_cur", "_ahead", "_last",
-    )  # fmt: skip
+        "rate", "_limit", "_window", "_margin", "_phase", "_start",
+        "_end", "_spill", "_prev", "_cur", "_ahead", "_last",
+    )
 
     def __init__(self, rate: Rate) -> None:
         self._no_hold()
@@ -250,7 +251,10 @@ class WindowCounts(Held):
         """Rebuild the counts on ``rate``'s windows as of ``reference``, each an upper bound of what lands in it."""
         old_start, old_window, old_margin, old_limit = self._start, self._window, self._margin, self._limit
         last = self._last
-        segments = [(old_start - old_window - old_margin, old_start - 1, self._prev), (old_start - old_margin, last, self._cur)]
+        segments = [  # (first, last grant time, count) of what is known
+            (old_start - old_window - old_margin, old_start - 1, self._prev),
+            (old_start - old_margin, last, self._cur),
+        ]
 
         def bound(low: int, high: int) -> Amount:
             total: Amount = 0

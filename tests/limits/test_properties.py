@@ -78,7 +78,8 @@ def test_gcra_never_grants_more_than_burst_plus_interval_over_t(limit, burst, ma
 
     for now, cost, wait in greedy(bucket, steps, rate.capacity):
         # the closed form of the recurrence: tat = max over k of (g_k + M + sum of increments from k on)
-        tat = max((g + margin + sum(inc for _, _, inc in grants[k:]) for k, (g, _, _) in enumerate(grants)), default=now)
+        starts = [g + margin + sum(inc for _, _, inc in grants[k:]) for k, (g, _, _) in enumerate(grants)]
+        tat = max(starts, default=now)
         assert wait == max(0, max(tat, now) + increment(cost) - now - tolerance)
         if wait == 0:
             grants.append((now, cost, increment(cost)))
@@ -159,7 +160,7 @@ def stepped_back(limiter, steps, capacity, jump, at):
 
 
 @CHECKS
-@given(limit=LIMITS, margin=MARGINS, steps=STEPS, jump=st.integers(1, 3 * W), at=st.integers(0, 60))
+@given(limit=LIMITS, margin=MARGINS, steps=STEPS, jump=st.integers(1, 3 * W), at=st.integers(0, 9))
 def test_sliding_log_a_clock_stepping_back_never_grants_more_in_real_time(limit, margin, steps, jump, at):
     grants = stepped_back(SlidingLog(Rate(limit, W, margin)), steps, limit, jump, at)
     for stamp, _ in grants:
@@ -167,7 +168,7 @@ def test_sliding_log_a_clock_stepping_back_never_grants_more_in_real_time(limit,
 
 
 @CHECKS
-@given(limit=LIMITS, burst=st.sampled_from([None, 1, 4]), steps=STEPS, jump=st.integers(1, 3 * W), at=st.integers(0, 60))
+@given(limit=LIMITS, burst=st.sampled_from([None, 1, 4]), steps=STEPS, jump=st.integers(1, 3 * W), at=st.integers(0, 9))
 def test_gcra_a_clock_stepping_back_never_grants_more_in_real_time(limit, burst, steps, jump, at):
     rate = Rate(limit, W, 0, burst)
     interval = emission_interval(rate)

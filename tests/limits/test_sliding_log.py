@@ -1,4 +1,4 @@
-"""The sliding log on synthetic timelines: boundaries, margin, fractions, peeks, clock steps, refunds, holds, reloads."""
+"""The sliding log on synthetic timelines: boundaries, margin, fractions, peeks, clock steps, refunds, holds."""
 
 from __future__ import annotations
 

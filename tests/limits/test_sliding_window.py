@@ -6,7 +6,7 @@ import pytest
 
 from ratelimitd.limits import SlidingWindow
 
-from .timeline import D, S, T0, rate, run, s
+from .timeline import D, S, T0, rate, run
 
 W10 = 10 * S
 MINUTE = 60 * S
@@ -50,7 +50,7 @@ TABLES = {
         ("half of them weigh half a window on", "1.5", "used", None, D("0.15")),
         ("and the rest is free", "1.5", "remaining", None, D("0.85")),
         ("eight tenths fit", "1.5", "acquire", D("0.8"), 0),
-        ("a tenth fits when 0.3 * (2 - t) <= 0.1: 1.6666… s, rounded up to the ns", "1.5", "wait", D("0.1"), "0.166666667"),
+        ("a tenth fits once 0.3 * (2 - t) <= 0.1, rounded up to the ns", "1.5", "wait", D("0.1"), "0.166666667"),
     ]),
     "peek": (rate(2, W10), [
         ("fill", 0, "acquire", 2, 0),

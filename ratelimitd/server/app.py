@@ -205,7 +205,7 @@ class Server:
             if self.persister is not None:
                 nursery.start_soon(self.persister.run, self.engine, self.clock)
             nursery.start_soon(self._scheduler)
-            nursery.start_soon(self._signals)
+            await nursery.start(self._signals)  # handled before READY=1: systemd may stop us at once
             async with trio.open_nursery() as handlers:
                 handlers.start_soon(self._accept, listener, handlers)
                 log.info("listening on %s with %d keys from %s", self.settings.socket, len(self.engine.table.keys), self.settings.config)
@@ -262,8 +262,9 @@ class Server:
                 with trio.move_on_at(self.clock.trio_time(wake)):
                     await self._wakeup.wait()
 
-    async def _signals(self) -> None:
+    async def _signals(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         with trio.open_signal_receiver(signal.SIGHUP, signal.SIGTERM, signal.SIGINT) as signals:
+            task_status.started()
             async for signum in signals:
                 if signum == signal.SIGHUP:
                     log.info("SIGHUP: reloading %s", self.settings.config)

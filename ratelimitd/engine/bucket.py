@@ -27,7 +27,7 @@ class Bucket:
     refuses; while it is live, nobody else may take from this bucket ahead of it.
     """
 
-    __slots__ = ("owner", "name", "spec", "limiters", "held_until", "blocker")
+    __slots__ = ("owner", "name", "spec", "limiters", "held_until", "blocker", "feedback")
 
     def __init__(self, owner: str, spec: BucketSpec) -> None:
         self.owner = owner
@@ -36,6 +36,7 @@ class Bucket:
         self.limiters = [ALGORITHMS[spec.algorithm](rate) for rate in spec.rates] if spec.kind == "rate" else []
         self.held_until = 0
         self.blocker: Waiter | None = None
+        self.feedback: dict[str, Any] = {}  # what provider reports did here (see engine.feedback)
 
     def wait(self, cost: Amount, now: int) -> int:
         """Report ns from ``now`` until every rate of this bucket (and any hold) allows ``cost``."""

@@ -413,4 +413,7 @@ def describe_bucket(bucket: Bucket, now: int, usage: bool = True, waiting: int =
     if usage:
         description["waiters"] = waiting
         description["held_until"] = seconds(bucket.held_until) if bucket.held_until > now else None
+        description["feedback"] = {
+            name: seconds(value) if name.startswith("last_") else value for name, value in bucket.feedback.items()
+        }
     return description

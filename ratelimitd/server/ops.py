@@ -20,7 +20,8 @@ from ratelimitd_client.wire import encode
 from .. import __version__
 from ..engine import Decision, describe_bucket
 from ..engine.bucket import Bucket
-from ..errors import ConfigError, RequestError
+from ..engine.feedback import apply_report
+from ..errors import BadRequest, ConfigError, RequestError
 from ..units import NS_PER_SECOND, to_ns
 from . import fields
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
 __all__ = ["OPS", "acquire", "decision_reply", "error_reply"]
 
 log = logging.getLogger("ratelimitd")
+
+# reset_at is Unix seconds; beyond year 2286 is a unit mistake (milliseconds sent as seconds)
+UNIX_TIME_MAX = 1e10
 
 Handler = Callable[["Server", dict[str, Any], "Connection"], "dict[str, Any] | None"]
 
@@ -157,6 +161,40 @@ def reset(server: "Server", message: dict[str, Any], conn: "Connection") -> dict
     return {"reset": names}
 
 
+def report(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+    """Answer ``report``: apply what the provider said (a 429, its remaining count) to the key's buckets."""
+    key = fields.text(message, "key")
+    status = fields.integer(message, "status", 0, 100, 599)
+    if status == 0:
+        raise BadRequest("field 'status' (the provider's HTTP status) is required")
+    retry_after = fields.seconds_field(message, "retry_after")
+    reset_at = fields.seconds_field(message, "reset_at", maximum=UNIX_TIME_MAX)
+    now = server.clock.now()
+    applied = apply_report(
+        server.engine,
+        key,
+        fields.optional_text(message, "endpoint"),
+        fields.optional_text(message, "bucket"),
+        status,
+        now,
+        retry_after=None if retry_after is None else to_ns(retry_after),
+        reset_at=None if reset_at is None else to_ns(reset_at),
+        remaining=fields.optional_amount(message, "remaining"),
+        limit=fields.optional_amount(message, "limit"),
+    )
+    for item in applied:
+        item["remaining"] = _exact(item["remaining"])
+        if item["action"] == "hold":
+            log.info("provider limited key %s bucket %s: held until %.3f", key, item["bucket"], item["until"])
+    return {"applied": applied}
+
+
+def routes(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+    """Answer ``routes``: the request patterns of a key's provider, first match first."""
+    key = server.engine.table.key(fields.text(message, "key"))
+    return {"provider": key.provider.name, "routes": [route.to_wire() for route in key.provider.routes]}
+
+
 def reload(server: "Server", message: dict[str, Any], conn: "Connection") -> None:
     """Start reloading the tier table; the reply follows when the file has been read."""
     path = fields.optional_text(message, "path")
@@ -181,5 +219,7 @@ OPS: dict[str, Handler] = {
     "show": show,
     "reset": reset,
     "reload": reload,
+    "report": report,
+    "routes": routes,
 }
 

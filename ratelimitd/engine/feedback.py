@@ -1,0 +1,118 @@
+"""What the provider said, applied to the buckets: holds after a 429, stricter counts from headers.
+
+The provider is the judge. A 429 holds the refusing bucket for every local
+process until the provider's retry time, and capacity then comes back at the
+bucket's own pace rather than in one burst. A ``Remaining`` count lower than
+ours is adopted until the provider's reset. Nothing here ever loosens a
+bucket: a provider that reports more room than we think we have is noted as
+drift, not believed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ratelimitd_client.amounts import Amount
+
+from ..errors import BadRequest
+from .bucket import Bucket
+from .core import Engine
+
+__all__ = ["apply_report", "DEFAULT_HOLD", "RELEASE_STEPS"]
+
+# A 429 that says nothing of when to retry holds the bucket this long at least
+# (and at least until our own oldest grant ages out).
+DEFAULT_HOLD = 1_000_000_000
+# After a hold, capacity returns over one window in this many steps, not at once.
+RELEASE_STEPS = 20
+
+
+def apply_report(
+    engine: Engine,
+    key: str,
+    endpoint: str | None,
+    bucket_name: str | None,
+    status: int,
+    now: int,
+    retry_after: int | None = None,
+    reset_at: int | None = None,
+    remaining: Amount | None = None,
+    limit: Amount | None = None,
+) -> list[dict[str, Any]]:
+    """Apply one provider answer to the buckets it concerns; return what was done to each.
+
+    The buckets are the named one, else every bucket of ``endpoint``. Times are
+    engine ns (``retry_after`` relative, ``reset_at`` absolute).
+    """
+    buckets = _targets(engine, key, endpoint, bucket_name)
+    limited = status == 429 or (retry_after is not None and status in (429, 503))
+    applied = []
+    for bucket in buckets:
+        stats = bucket.feedback
+        stats["reports"] = stats.get("reports", 0) + 1
+        if limited:
+            until = _hold_until(bucket, now, retry_after, reset_at)
+            _hold(bucket, until, now)
+            stats["limited"] = stats.get("limited", 0) + 1
+            stats["last_limited"] = now
+            applied.append({"bucket": bucket.name, "action": "hold", "until": until / 1e9, "remaining": 0})
+        elif remaining is not None:
+            ours, _reset = bucket.report(now)
+            applied.append(_restrict(bucket, remaining, limit, reset_at, ours, now))
+        else:
+            applied.append({"bucket": bucket.name, "action": "none", "until": None, "remaining": bucket.report(now)[0]})
+        engine.dirty.add(bucket)
+    return applied
+
+
+def _targets(engine: Engine, key: str, endpoint: str | None, bucket_name: str | None) -> list[Bucket]:
+    spec_key = engine.table.key(key)
+    if bucket_name is not None:
+        spec = spec_key.buckets.get(bucket_name)
+        if spec is None:
+            raise BadRequest(f"key {key!r} has no bucket {bucket_name!r}; it has {sorted(spec_key.buckets)}")
+        return [engine.bucket(spec_key.owner(spec), spec)]
+    if endpoint is None:
+        raise BadRequest("a report names an 'endpoint' or a 'bucket'")
+    return [engine.bucket(spec_key.owner(spec), spec) for spec in engine.table.route(key, endpoint).buckets]
+
+
+def _hold_until(bucket: Bucket, now: int, retry_after: int | None, reset_at: int | None) -> int:
+    if retry_after is not None:
+        return now + retry_after
+    if reset_at is not None and reset_at > now:
+        return reset_at
+    own = max((limiter.reset_after(now) for limiter in bucket.limiters), default=0)
+    return now + max(own, DEFAULT_HOLD)
+
+
+def _hold(bucket: Bucket, until: int, now: int) -> None:
+    """Hold ``bucket`` until ``until``; then let what it had left come back over one window, in steps."""
+    bucket.held_until = max(bucket.held_until, until)
+    for limiter in bucket.limiters:
+        left = limiter.remaining(now)
+        if not left:
+            continue
+        span = limiter.rate.window + limiter.rate.margin
+        steps = RELEASE_STEPS if isinstance(left, int) and left >= RELEASE_STEPS else 1
+        share, rest = divmod(left, steps) if steps > 1 else (left, 0)
+        for step in range(steps):
+            # the step-th share ages out at until + step/steps of a window
+            frees_at = until + (limiter.rate.window * step) // steps
+            limiter.charge_at(share + (rest if step == steps - 1 else 0), frees_at - span)
+
+
+def _restrict(bucket: Bucket, remaining: Amount, limit: Amount | None, reset_at: int | None, ours: Amount | None, now: int) -> dict[str, Any]:
+    stats = bucket.feedback
+    if ours is not None:
+        stats["drift"] = ours - remaining  # > 0: the provider counts more use than we do
+    if ours is None or remaining >= ours:
+        return {"bucket": bucket.name, "action": "none", "until": None, "remaining": ours}
+    limiters = [limiter for limiter in bucket.limiters if limit is not None and limiter.rate.limit == limit] or bucket.limiters
+    until = reset_at if reset_at is not None and reset_at > now else None
+    for limiter in limiters:
+        span = limiter.rate.window + limiter.rate.margin
+        limiter.restrict(remaining, (until - now) if until is not None else span, now)
+    stats["corrections"] = stats.get("corrections", 0) + 1
+    stats["last_correction"] = now
+    return {"bucket": bucket.name, "action": "restrict", "until": until / 1e9 if until else None, "remaining": remaining}

@@ -55,8 +55,9 @@ __all__ = ["GCRA", "emission_interval"]
 def emission_interval(rate: Rate) -> int:
     """Return ``T`` in ns for ``rate``: ``window / limit`` rounded up, and up so that ``capacity * T`` is whole.
 
-    Rounding up only slows the steady rate (by less than 1 ns per unit); a
-    burst with a decimal part (2.5) needs ``T`` a multiple of its denominator.
+    Rounding up only slows the steady rate: by less than 1 ns per unit, and for
+    a burst with a decimal part (2.5) by less than its denominator (2) in ns,
+    since ``T`` must then be a multiple of it.
     """
     limit_n, limit_d = ratio(rate.limit)
     interval = ceil_div(rate.window * limit_d, limit_n)
@@ -68,7 +69,9 @@ class GCRA(Held):
     """The ``tat`` of one rate's bucket."""
 
     algorithm: ClassVar[str] = "gcra"
-    __slots__ = ("rate", "_interval", "_tolerance", "_margin", "_tat", "_base", "_before", "_last")
+    __slots__ = (
+        "rate", "_emission_interval", "_delay_variation_tolerance", "_margin", "_tat", "_base", "_before", "_last",
+    )
 
     def __init__(self, rate: Rate) -> None:
         self._no_hold()
@@ -80,18 +83,20 @@ class GCRA(Held):
 
     def _setup(self, rate: Rate) -> None:
         self.rate = rate
-        self._interval = emission_interval(rate)
-        self._tolerance = scale_down(rate.capacity, self._interval)  # whole by construction of the interval
+        # T: ns one unit of cost takes to drain at the steady rate
+        self._emission_interval = emission_interval(rate)
+        # τ = burst × T: how far tat may run ahead of now once a charge is counted (whole: see emission_interval)
+        self._delay_variation_tolerance = scale_down(rate.capacity, self._emission_interval)
         self._margin = rate.margin
 
     def __repr__(self) -> str:
-        return f"GCRA({self.rate}, emission_interval={self._interval}, tat={self._tat})"
+        return f"GCRA({self.rate}, emission_interval={self._emission_interval}, tat={self._tat})"
 
     def _increment(self, cost: Amount) -> int:
         """Return ``cost * T`` in ns, rounded up (a fractional cost never drains faster than its share)."""
         if type(cost) is int:
-            return cost * self._interval
-        return scale_up(cost, self._interval)
+            return cost * self._emission_interval
+        return scale_up(cost, self._emission_interval)
 
     def wait(self, cost: Amount, now: int) -> int:
         """Report ns from ``now`` until ``cost`` conforms: ``max(tat, now) + cost*T - τ - now``, or 0.
@@ -99,11 +104,11 @@ class GCRA(Held):
         Returns 0 for ``cost == 0`` (a peek). Raises ``ValueError`` when ``cost``
         exceeds the burst, which no wait would satisfy.
         """
-        increment = cost * self._interval if type(cost) is int else scale_up(cost, self._interval)
+        increment = cost * self._emission_interval if type(cost) is int else scale_up(cost, self._emission_interval)
         tat = self._tat
         if tat > now:
             increment += tat - now
-        if increment <= self._tolerance and (now >= self._hold_until or cost <= self._hold_left):
+        if increment <= self._delay_variation_tolerance and (now >= self._hold_until or cost <= self._hold_left):
             return 0
         if not cost:
             return 0
@@ -112,16 +117,16 @@ class GCRA(Held):
     def _earliest(self, cost: Amount, start: int) -> int:
         """Return the first time at or after ``start`` at which ``cost`` conforms."""
         increment = self._increment(cost)
-        if increment > self._tolerance:
+        if increment > self._delay_variation_tolerance:
             raise ValueError(f"cost {cost} exceeds the burst {self.rate.capacity} of rate {self.rate}")
-        at = self._tat + increment - self._tolerance
+        at = self._tat + increment - self._delay_variation_tolerance
         return at if at > start else start
 
     def charge(self, cost: Amount, now: int) -> None:
         """Record a grant of ``cost`` at ``now``: ``tat = max(tat, now + M) + cost*T`` (nothing for 0)."""
         if not cost:
             return
-        increment = cost * self._interval if type(cost) is int else scale_up(cost, self._interval)
+        increment = cost * self._emission_interval if type(cost) is int else scale_up(cost, self._emission_interval)
         base = now + self._margin
         tat = self._tat
         if tat < base:
@@ -158,10 +163,10 @@ class GCRA(Held):
         """
         if not cost or self._tat == NEVER:
             return
-        decrement = scale_down(cost, self._interval)
+        decrement = scale_down(cost, self._emission_interval)
         if decrement >= self._tat - self._base:
-            self._tat = self._before
-            self._base = self._before = NEVER
+            # back to before the bucket last ran empty; what came before that is not known: no more to give back
+            self._tat = self._base = self._before
         else:
             self._tat -= decrement
 
@@ -172,14 +177,14 @@ class GCRA(Held):
 
     def remaining(self, now: int) -> Amount:
         """Report what could be charged at ``now``: ``(τ - (tat - now)) / T`` units, rounded down (never below 0)."""
-        room = self._tolerance - self._level(now)
+        room = self._delay_variation_tolerance - self._level(now)
         if room <= 0:
             return 0
-        return self._held_remaining(amount_of(Fraction(room, self._interval), up=False), now)
+        return self._held_remaining(amount_of(Fraction(room, self._emission_interval), up=False), now)
 
     def used(self, now: int) -> Amount:
         """Report ``(tat - now) / T`` units, rounded up: what the bucket holds (with the margin's share)."""
-        return self._held_used(amount_of(Fraction(self._level(now), self._interval), up=True), now)
+        return self._held_used(amount_of(Fraction(self._level(now), self._emission_interval), up=True), now)
 
     def reset_after(self, now: int) -> int:
         """Report ns until ``remaining`` grows by a whole unit (or to the full burst); 0 when full."""
@@ -227,9 +232,9 @@ class GCRA(Held):
         converted at the last charge in the direction that never loosens: a
         slower rate scales the level from there, a faster one keeps it in ns.
         """
-        old = self._interval
+        old = self._emission_interval
         self._setup(rate)
-        new = self._interval
+        new = self._emission_interval
         if new == old or self._tat == NEVER:
             return
         if now is None:

@@ -15,7 +15,7 @@ Every algorithm class inherits ``Held`` and checks ``now < _hold_until`` inline.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ratelimitd_client.amounts import Amount
 
@@ -65,7 +65,7 @@ class Held:
         self._hold_until = until
         self._hold_left = remaining
 
-    def _held_wait(self, cost: Amount, now: int, earliest: Any) -> int:
+    def _held_wait(self, cost: Amount, now: int, earliest: Callable[[Amount, int], int]) -> int:
         """Return ns from ``now`` until both the algorithm (``earliest(cost, t0)``) and the hold allow ``cost``."""
         at = earliest(cost, now)
         if now < self._hold_until and cost > self._hold_left and at < self._hold_until:

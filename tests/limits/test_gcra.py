@@ -89,6 +89,10 @@ TABLES = {
         ("three and the margin held", 0, "used", None, D("3.1")),
         ("give back more than was charged", 0, "refund", 10, None),
         ("empty again, margin and all", 0, "used", None, 0),
+        ("four more", 0, "acquire", 4, 0),
+        ("another bucket's worth of refunds", 0, "refund", 10, None),
+        ("a refund with nothing charged since gives nothing", 0, "refund", 1, None),
+        ("empty", 0, "used", None, 0),
         ("the whole burst", 1, "acquire", 10, 0),
     ]),
     "restrict outlasts the refill": (rate(10, W10), [

@@ -38,6 +38,7 @@ class Sample:
     denied: int
     errors: int
     run: int = 0  # which interleaved round it was measured in (ratios pair samples of the same round)
+    cut: bool = False  # some worker stopped at its time limit before doing all its checks
 
 
 def percentile(sorted_values, q: float) -> float:
@@ -152,6 +153,7 @@ def summarise(results: list[dict], timings: list[array]) -> Sample:
         server_cpu=None if server is None else server / checks * 1e6,
         denied=sum(r["denied"] for r in results),
         errors=sum(r["errors"] for r in results),
+        cut=any(r.get("cut") for r in results),
     )
 
 

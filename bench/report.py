@@ -128,7 +128,9 @@ def table(group: str, backends: list[Backend], rows: dict[str, Row], notes: dict
             flags.append(f"{row.denied} denied!")
         if row.errors:
             flags.append(f"{row.errors} errors!")
-        if row.checks != fmt.get("checks", {}).get(b.group, row.checks):
+        if any(s.cut for s in row.samples):
+            flags.append(f"stopped at the {fmt['max_seconds']:g} s limit: {row.checks:,} checks")
+        elif row.checks != fmt.get("checks", {}).get(b.group, row.checks):
             flags.append(f"{row.checks:,} checks/run")
         label = b.label + (f" ({'; '.join(flags)})" if flags else "")
         lines.append(

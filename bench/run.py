@@ -43,9 +43,9 @@ from servers import Unavailable, stop_server  # noqa: E402
 # PyrateLimiter SQLite counts its window with an index range scan, so it slows down as its table
 # fills (~6,000 checks/s at 2,000 per client, ~2,500 at 20,000 here): at 5,000 per client it
 # costs ~20 s instead of ~100 s, and its figure flatters it, which only makes its target harder.
-FULL = {"n": 20_000, "n_sqlite": 5_000, "runs": 3, "warmup": 300, "many_keys": 100_000, "many_grants": 2, "many_runs": 3,
+FULL = {"n": 20_000, "n_sqlite": 5_000, "max_seconds": 10.0, "runs": 3, "warmup": 300, "many_keys": 100_000, "many_grants": 2, "many_runs": 3,
         "wait_seconds": 3.0, "wait_runs": 3, "startup_keys": 100_000, "startup_runs": 3}  # fmt: skip
-SMOKE = {"n": 300, "runs": 1, "warmup": 20, "many_keys": 2_000, "many_grants": 2, "many_runs": 1,
+SMOKE = {"n": 300, "max_seconds": 5.0, "runs": 1, "warmup": 20, "many_keys": 2_000, "many_grants": 2, "many_runs": 1,
          "wait_seconds": 0.3, "wait_runs": 1, "startup_keys": 2_000, "startup_runs": 1}  # fmt: skip
 SECTIONS = ("main", "many", "waiting", "startup")
 MANY_KEYS_ALGORITHMS = ("sliding-log", "sliding-window")
@@ -124,11 +124,12 @@ def run_main(backends, size: dict, tmp: str, samples: dict, notes: dict, failure
             try:
                 cfgs = []
                 for i in range(b.clients):
-                    cfg = b.worker(server) | {"n": n, "warmup": size["warmup"], "out": os.path.join(tmp, f"lat-{b.id}-{i}.bin")}
+                    cfg = b.worker(server) | {"n": n, "warmup": size["warmup"], "max_seconds": size["max_seconds"],
+                                              "out": os.path.join(tmp, f"lat-{b.id}-{i}.bin")}  # fmt: skip
                     cfgs.append(cfg)
                 profiler = _profile_start(profile, server, f"{b.id}-run{run + 1}")
                 try:
-                    results, timings = run_workers(cfgs, server.pid, timeout=60 + n * b.clients / 300)
+                    results, timings = run_workers(cfgs, server.pid, timeout=size["max_seconds"] + 60)
                 finally:
                     _profile_stop(profiler)
                 sample = summarise(results, timings)
@@ -145,7 +146,8 @@ def run_main(backends, size: dict, tmp: str, samples: dict, notes: dict, failure
                 failures.append(f"{b.id}: {sample.errors} error replies (server log: {server.log})")
             samples.setdefault(b.id, []).append(sample)
             log(f"run {run + 1}/{size['runs']} {b.id}: {sample.throughput:,.0f} checks/s, p50 {sample.p50:,.0f} µs, "
-                f"p99 {sample.p99:,.0f} µs" + (f", {sample.denied} denied" if sample.denied else ""))  # fmt: skip
+                f"p99 {sample.p99:,.0f} µs" + (f", {sample.denied} denied" if sample.denied else "")
+                + (f", stopped at the {size['max_seconds']:g} s limit after {sample.checks:,} checks" if sample.cut else ""))  # fmt: skip
 
 
 def _section(failures: list[str], measure, *args) -> dict:
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     rows = rows_of(backends, samples)
-    fmt = {"clients": 4, "n": size["n"], "depth": PIPELINE_DEPTH,
+    fmt = {"clients": 4, "n": size["n"], "depth": PIPELINE_DEPTH, "max_seconds": size["max_seconds"],
            "checks": {"one": 4 * size["n"], "pipelined": 4 * size["n"], "unloaded": size["n"]}}  # fmt: skip
     out = [
         f"## ratelimitd benchmark ({'smoke' if args.smoke else 'full'} run, {time.strftime('%Y-%m-%d %H:%M')})",

@@ -2,7 +2,9 @@
 
 Run by the harness as ``python bench/worker.py CONFIG_JSON``. It connects and
 warms up, prints ``ready``, blocks until the harness writes ``go`` on stdin (so
-every worker starts together and start-up is not timed), runs its bounded loop,
+every worker starts together and start-up is not timed), runs its loop, bounded
+in count (``n``) and in time (``max_seconds``: a slow backend stops early and
+says so),
 writes its latencies (int64 ns, native order) to ``CONFIG["out"]`` and prints one
 JSON line: checks done, denied, errors, loop start/end (CLOCK_MONOTONIC ns, the
 same clock in every process), and the CPU seconds this process used in the loop
@@ -149,18 +151,24 @@ def _one_at_a_time(cfg: dict) -> dict:
     clock = _clock
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = clock()
+    stop_at = t0 + int(cfg.get("max_seconds", 1e6) * 1e9)
+    done = n
     for i in range(n):
         s = clock()
         ok = check(keys[i])
-        lat[i] = clock() - s
+        e = clock()
+        lat[i] = e - s
         if ok is not True:
             if ok is None:
                 errors += 1
             else:
                 denied += 1
+        if e > stop_at:
+            done = i + 1
+            break
     t1 = clock()
     r1 = resource.getrusage(resource.RUSAGE_SELF)
-    return _result(cfg, lat, n, denied, errors, t0, t1, r0, r1)
+    return _result(cfg, lat[:done], done, denied, errors, t0, t1, r0, r1, cut=done < n)
 
 
 def _pipelined(cfg: dict) -> dict:
@@ -178,10 +186,13 @@ def _pipelined(cfg: dict) -> dict:
     clock = _clock
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = clock()
+    stop_at = t0 + int(cfg.get("max_seconds", 1e6) * 1e9)
+    done = batches
     for b in range(batches):
         s = clock()
         replies = client.pipeline([{"op": "acquire", "key": key, "endpoint": endpoint} for _ in range(depth)])
-        lat[b] = clock() - s
+        e = clock()
+        lat[b] = e - s
         for reply in replies:
             ok = _granted(reply)
             if ok is not True:
@@ -189,9 +200,12 @@ def _pipelined(cfg: dict) -> dict:
                     errors += 1
                 else:
                     denied += 1
+        if e > stop_at:
+            done = b + 1
+            break
     t1 = clock()
     r1 = resource.getrusage(resource.RUSAGE_SELF)
-    return _result(cfg, lat, batches * depth, denied, errors, t0, t1, r0, r1)
+    return _result(cfg, lat[:done], done * depth, denied, errors, t0, t1, r0, r1, cut=done < batches)
 
 
 def _async_pipelined(cfg: dict) -> dict:
@@ -207,14 +221,20 @@ def _async_pipelined(cfg: dict) -> dict:
     lat = array("q", bytes(8 * n))
     counts = {"denied": 0, "errors": 0}
 
+    done = [0] * depth
+
     async def task(client, index: int) -> None:
         clock, acquire, base = _clock, client.acquire, index * per_task
         for i in range(per_task):
             s = clock()
             permit = await acquire(key, endpoint)
-            lat[base + i] = clock() - s
+            e = clock()
+            lat[base + i] = e - s
+            done[index] = i + 1
             if not permit.granted:
                 counts["denied"] += 1
+            if e > stop_at[0]:
+                break
 
     async def run() -> dict:
         async with AsyncClient(socket=cfg["socket"]) as client:
@@ -223,10 +243,12 @@ def _async_pipelined(cfg: dict) -> dict:
             _handshake()  # blocks the loop while nothing else runs on it
             r0 = resource.getrusage(resource.RUSAGE_SELF)
             t0 = _clock()
+            stop_at[0] = t0 + int(cfg.get("max_seconds", 1e6) * 1e9)
             await asyncio.gather(*(task(client, i) for i in range(depth)))
             t1 = _clock()
             r1 = resource.getrusage(resource.RUSAGE_SELF)
-        return _result(cfg, lat, n, counts["denied"], counts["errors"], t0, t1, r0, r1)
+        kept = array("q", (v for i in range(depth) for v in lat[i * per_task : i * per_task + done[i]]))
+        return _result(cfg, kept, sum(done), counts["denied"], counts["errors"], t0, t1, r0, r1, cut=sum(done) < n)
 
     return asyncio.run(run())
 
@@ -292,12 +314,12 @@ def _handshake() -> None:
         raise SystemExit(0)  # the harness went away or gave up on this run
 
 
-def _result(cfg: dict, lat: array, n: int, denied: int, errors: int, t0: int, t1: int, r0, r1) -> dict:
-    """Write the latencies to ``cfg['out']`` and return the summary fields."""
+def _result(cfg: dict, lat: array, n: int, denied: int, errors: int, t0: int, t1: int, r0, r1, cut: bool = False) -> dict:
+    """Write the latencies to ``cfg['out']`` and return the summary fields (``cut``: stopped at ``max_seconds``)."""
     with open(cfg["out"], "wb") as f:
         lat.tofile(f)
     cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
-    return {"n": n, "denied": denied, "errors": errors, "t0": t0, "t1": t1, "cpu": cpu, "samples": len(lat)}
+    return {"n": n, "denied": denied, "errors": errors, "t0": t0, "t1": t1, "cpu": cpu, "samples": len(lat), "cut": cut}
 
 
 def main(argv: list[str]) -> None:

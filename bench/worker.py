@@ -222,6 +222,7 @@ def _async_pipelined(cfg: dict) -> dict:
     counts = {"denied": 0, "errors": 0}
 
     done = [0] * depth
+    stop_at = [0]
 
     async def task(client, index: int) -> None:
         clock, acquire, base = _clock, client.acquire, index * per_task

@@ -17,6 +17,7 @@ OPS = (
     "renew",
     "settle",
     "report",
+    "routes",
     "status",
     "keys",
     "show",

@@ -13,7 +13,8 @@ Both protocols are small enough to speak directly, with no library
 ``Type=notify`` service with ``WatchdogSec=``: a ``WATCHDOG=1`` ping at half
 the interval, sent from the event loop so a wedged loop stops pinging and is
 restarted, and a one-line ``STATUS=`` summary for ``systemctl status``.
-Outside systemd (no ``$NOTIFY_SOCKET``) every function here does nothing.
+Outside systemd (no ``$NOTIFY_SOCKET``, no ``$LISTEN_FDS``) the daemon binds
+its own socket and nothing is sent.
 """
 
 from __future__ import annotations

@@ -304,7 +304,7 @@ def permit_text(permit: Permit, key: str, endpoint: str, cost: Any, wait: float 
     else:
         by = f", by bucket {permit.scope}" if permit.scope else ""
         waited = f", not within {wait:g} s" if wait else ""
-        items = [("denied", what + by + waited), ("retry after", seconds(permit.retry_after))]
+        items = [("denied", what + by + waited), ("retry after", "when a holder releases" if permit.retry_after is None else seconds(permit.retry_after))]
     if permit.scope is not None:
         items.append(("remaining", f"{amount(permit.remaining)} (bucket {permit.scope})"))
         items.append(("reset", seconds(permit.reset)))

@@ -18,10 +18,12 @@ import logging
 from typing import Any, Iterable
 
 from ..limits import ALGORITHMS
+from ..limits.holding import Holding
 from ..store import BucketKey, BucketRow
 from ..units import parse_rate
-from .bucket import Bucket
+from .bucket import QUOTA_KINDS, Bucket, is_strict
 from .core import Engine
+from .leases import ORPHAN_GRACE, Lease
 
 __all__ = ["HOLD_ROW", "export", "restore", "hold_after_crash"]
 
@@ -30,6 +32,8 @@ log = logging.getLogger("ratelimitd")
 # the ``idx`` of the row that stores a bucket's provider hold
 HOLD_ROW = -1
 HOLD_ALGORITHM = "hold"
+# the ``idx`` of the row that stores what leases hold in a concurrency or capacity bucket
+HOLDING_ROW = -2
 
 
 def export(buckets: Iterable[Bucket], now: int) -> list[BucketRow]:
@@ -42,6 +46,8 @@ def export(buckets: Iterable[Bucket], now: int) -> list[BucketRow]:
             )
         held = bucket.held_until - now if bucket.held_until > now else 0
         rows.append(BucketRow(bucket.owner, bucket.name, HOLD_ROW, HOLD_ALGORITHM, "", held, now))
+        if bucket.holding is not None:
+            rows.append(BucketRow(bucket.owner, bucket.name, HOLDING_ROW, Holding.algorithm, "", bucket.holding.dump(now), now))
     return rows
 
 
@@ -60,19 +66,32 @@ def restore(engine: Engine, rows: Iterable[BucketRow], now: int) -> dict[str, in
     table no longer has are dropped.
     """
     specs = engine.bucket_specs()
-    counts = {"restored": 0, "converted": 0, "dropped": 0}
+    counts = {"restored": 0, "converted": 0, "dropped": 0, "orphaned_leases": 0}
     for row in rows:
-        spec = specs.get((row.owner, row.bucket))
+        spec = specs.get((row.owner.split("/", 1)[0], row.bucket))  # "key/wallet=W1" counts under key's spec
         if spec is None:
             counts["dropped"] += 1
             continue
         bucket = engine.bucket(row.owner, spec)
+        if row.idx == HOLDING_ROW:
+            if bucket.holding is not None:
+                bucket.holding = Holding.load(bucket.holding.limit, row.state)
+                counts["orphaned_leases"] += _orphan_leases(engine, bucket, now)
+            continue
         if row.idx == HOLD_ROW:
             if row.state and row.saved_at + row.state > now:
                 bucket.held_until = max(bucket.held_until, row.saved_at + row.state)
             continue
-        if row.idx >= len(bucket.limiters):
+        if row.idx < 0 or row.idx >= len(bucket.limiters):
             counts["dropped"] += 1
+            continue
+        if spec.kind != "rate":  # a calendar quota: same kind, same period, else dropped with a note
+            limiter = bucket.limiters[row.idx]
+            if row.algorithm == limiter.algorithm:
+                bucket.limiters[row.idx] = type(limiter).load(spec.quota, row.state, row.saved_at)
+                counts["restored"] += 1
+            else:
+                counts["dropped"] += 1
             continue
         rate = spec.rates[row.idx]
         cls = ALGORITHMS[spec.algorithm]
@@ -89,6 +108,27 @@ def restore(engine: Engine, rows: Iterable[BucketRow], now: int) -> dict[str, in
         engine.dirty.add(bucket)
         counts["converted"] += 1
     return counts
+
+
+def _orphan_leases(engine: Engine, bucket: Bucket, now: int) -> int:
+    """Rebuild the leases of the previous run that hold part of ``bucket``, without a holder.
+
+    Their clients may reattach by renewing within ``ORPHAN_GRACE``; after it their
+    slots are freed (a restarted daemon cannot tell whether they are still alive).
+    Returns how many leases were new.
+    """
+    assert bucket.holding is not None
+    new = 0
+    for lease_id in bucket.holding.by_lease:
+        lease = engine.leases.by_id.get(lease_id)
+        if lease is None:
+            key = bucket.owner.split("/", 1)[0]
+            lease = Lease(lease_id, key, "", None, None, now)
+            lease.ends_at = now + ORPHAN_GRACE
+            engine.leases.adopt(lease)
+            new += 1
+        lease.holdings.append(bucket)
+    return new
 
 
 def _window_of(rate_text: str) -> int | None:
@@ -120,14 +160,16 @@ def hold_after_crash(engine: Engine, dead_by: int, now: int, strict_default: boo
     held = 0
     longest = 0
     for (owner, _name), spec in engine.bucket_specs().items():
-        strict = spec.durability == "strict" or (spec.durability is None and strict_default)
-        if spec.kind != "rate" or strict:
+        if spec.kind not in ("rate", *QUOTA_KINDS) or is_strict(spec, strict_default):
             continue
         bucket = engine.bucket(owner, spec)
         touched = False
         for limiter in bucket.limiters:
-            span = limiter.rate.window + limiter.rate.margin
-            hold = dead_by + span - now
+            if spec.kind == "rate":
+                span = limiter.rate.window + limiter.rate.margin
+                hold = dead_by + span - now
+            else:  # a batched calendar quota: anything may have been spent, until the period ends
+                hold = limiter.period_end(now) - now
             if hold > 0:
                 limiter.restrict(0, hold, now)
                 touched = True

@@ -33,7 +33,7 @@ class Waiter:
     (its connection closed); dead waiters are dropped lazily from the queues.
     """
 
-    __slots__ = ("key", "endpoint", "route", "buckets", "cost", "deadline", "priority", "seq", "token", "live", "strict")
+    __slots__ = ("key", "endpoint", "route", "buckets", "cost", "deadline", "priority", "seq", "token", "live", "strict", "extras")
 
     def __init__(
         self,
@@ -58,6 +58,7 @@ class Waiter:
         self.token = token
         self.live = True
         self.strict = False
+        self.extras: Any = None  # the LeaseRequest of an acquire that gets a lease
 
     def __lt__(self, other: "Waiter") -> bool:
         return (-self.priority, self.seq) < (-other.priority, other.seq)

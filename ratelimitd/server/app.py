@@ -121,12 +121,32 @@ class Server:
         assert self._nursery is not None
         self._nursery.start_soon(function)
 
+    def adopt_lease(self, conn: Connection, decision: Decision) -> None:
+        """Remember that ``conn`` holds the lease ``decision`` granted (released when it closes)."""
+        lease_id = decision.extra.get("lease") if decision.extra else None
+        if lease_id is not None:
+            conn.leases.add(lease_id)
+            lease = self.engine.leases.by_id.get(lease_id)
+            if lease is not None and lease.holder is None:
+                lease.holder = conn.peer
+
+    def push_notices(self) -> None:
+        """Push every lease-ended notice the engine queued to the holder's connection."""
+        notices, self.engine.leases.notices = self.engine.leases.notices, []
+        for token, message in notices:
+            conn = token[0]
+            conn.leases.discard(message["lease"])
+            conn.push(encode(message))
+        self.wake_scheduler()  # slots were freed
+
     def answer(self, answers: list[Answer]) -> None:
         """Send each waiter its decision or error."""
         for waiter, result in answers:
             conn, rid = waiter.token
             conn.waiters.discard(waiter)
             if type(result) is Decision:
+                if result.extra:
+                    self.adopt_lease(conn, result)
                 if result.strict and self.persister is not None:
                     self.persister.hold_reply(conn, encode(decision_reply(rid, result)), rid)
                 else:
@@ -177,6 +197,7 @@ class Server:
             "buckets": sum(1 for _ in engine.buckets()),
             "connections": len(self.connections),
             "waiters": engine.waiters,
+            "leases": len(engine.leases.by_id),
             "grants": engine.grants,
             "denials": engine.denials,
             "errors": self.errors,
@@ -245,9 +266,13 @@ class Server:
             self.connections.discard(conn)
             for waiter in conn.waiters:
                 self.engine.cancel(waiter)
-            if conn.waiters:
+            if conn.leases:
+                self.engine.release_all(conn.leases, self.clock.now())  # a crashed script gives its slots back
+                conn.leases.clear()
+            if conn.waiters or self.engine.leases.notices:
                 conn.waiters.clear()
-                self.wake_scheduler()
+                self.push_notices()
+            self.wake_scheduler()
             sock.close()
 
     async def _scheduler(self) -> None:
@@ -256,6 +281,8 @@ class Server:
             answers, wake = self.engine.service(self.clock.now())
             if answers:
                 self.answer(answers)
+            if self.engine.leases.notices:
+                self.push_notices()
             if wake is None:
                 await self._wakeup.wait()
             else:

@@ -32,13 +32,14 @@ RECV_SIZE = 65536
 class Connection:
     """A connected client: its socket, its queued replies and its waiting requests."""
 
-    __slots__ = ("sock", "ident", "peer", "waiters", "_outbox", "_sending", "_wakeup", "closed")
+    __slots__ = ("sock", "ident", "peer", "waiters", "leases", "_outbox", "_sending", "_wakeup", "closed")
 
     def __init__(self, sock: trio.socket.SocketType, ident: int, peer: tuple[int, int, int] | None) -> None:
         self.sock = sock
         self.ident = ident
         self.peer = peer  # (pid, uid, gid) from SO_PEERCRED
         self.waiters: set[Waiter] = set()
+        self.leases: set[str] = set()  # ids of the leases this client holds; released when it goes
         self._outbox: list[bytes] = []
         self._sending = False
         self._wakeup = trio.Event()

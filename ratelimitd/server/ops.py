@@ -21,6 +21,8 @@ from .. import __version__
 from ..engine import Decision, describe_bucket
 from ..engine.bucket import Bucket
 from ..engine.feedback import apply_report
+from ..engine.leases import LeaseRequest
+from ..limits.holding import NEVER
 from ..errors import BadRequest, ConfigError, RequestError
 from ..units import NS_PER_SECOND, to_ns
 from . import fields
@@ -49,7 +51,8 @@ def decision_reply(rid: Any, decision: Decision) -> dict[str, Any]:
     reply = {
         "id": rid,
         "granted": decision.granted,
-        "retry_after": decision.retry_after / NS_PER_SECOND,
+        # None: only a release can help (a full concurrency or capacity bucket), no time is known
+        "retry_after": None if decision.retry_after >= NEVER else decision.retry_after / NS_PER_SECOND,
         "remaining": _exact(decision.remaining),
         "reset": decision.reset / NS_PER_SECOND,
         "scope": decision.scope,
@@ -92,8 +95,15 @@ def acquire(server: "Server", message: dict[str, Any], conn: "Connection") -> by
         if wait:
             deadline = now + to_ns(wait)
     rid = message.get("id")
-    result = server.engine.acquire(key, endpoint, cost, now, deadline, priority, (conn, rid))
+    extras = None
+    if "scopes" in message or "reserve" in message:
+        extras = lease_request(message, conn)
+    result = server.engine.acquire(key, endpoint, cost, now, deadline, priority, (conn, rid), extras, conn.ident)
+    if server.engine.leases.notices:
+        server.push_notices()
     if type(result) is Decision:
+        if result.extra:
+            server.adopt_lease(conn, result)
         if result.strict and server.persister is not None and result.granted:
             server.persister.hold_reply(conn, encode(decision_reply(rid, result)), rid)
             return None
@@ -101,6 +111,60 @@ def acquire(server: "Server", message: dict[str, Any], conn: "Connection") -> by
     conn.waiters.add(result)
     server.wake_scheduler()
     return None
+
+
+def lease_request(message: dict[str, Any], conn: "Connection") -> LeaseRequest:
+    """Return the lease-related fields of an acquire: scope values and a reservation's settle time."""
+    scopes = message.get("scopes")
+    if scopes is not None:
+        if type(scopes) is not dict or not all(type(k) is str and type(v) is str for k, v in scopes.items()):
+            raise BadRequest(f"field 'scopes' must map scope names to string values, e.g. {{'wallet': 'W1'}}, not {scopes!r:.80}")
+    reserve = fields.seconds_field(message, "reserve")
+    return LeaseRequest(scopes, conn.ident, conn.peer, None if reserve is None else to_ns(reserve))
+
+
+def release(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+    """Answer ``release``: give back a lease (and the leases inside it); waiters may then be served."""
+    lease_id = fields.text(message, "lease")
+    released = server.engine.release(lease_id, server.clock.now())
+    for other in server.connections:
+        other.leases.difference_update(released)
+    server.wake_scheduler()
+    return {"released": released}
+
+
+def renew(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+    """Answer ``renew``: the lease is alive (idle timeout restarts); an orphaned one is adopted by this client."""
+    lease_id = fields.text(message, "lease")
+    lease = server.engine.renew(lease_id, server.clock.now(), (conn, None))
+    if lease.token is not None and lease.token[0] is conn:
+        conn.leases.add(lease.id)
+        lease.holder = lease.holder or conn.peer
+    server.wake_scheduler()
+    return {"lease": lease.id, "renewed": True, **lease.describe(server.clock.now())}
+
+
+def settle(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+    """Answer ``settle``: charge a reservation's real cost (more, or refund the rest)."""
+    lease_id = fields.text(message, "lease")
+    cost = fields.amount(message.get("cost"), "cost") if message.get("cost") is not None else None
+    if cost is None:
+        raise BadRequest("field 'cost' (the real cost to settle at) is required")
+    difference = server.engine.settle(lease_id, cost, server.clock.now())
+    conn.leases.discard(lease_id)
+    server.wake_scheduler()
+    return {"settled": lease_id, "difference": _exact(difference)}
+
+
+def leases(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
+    """Answer ``leases``: every lease held (of one key, if named), with holder and age."""
+    key = fields.optional_text(message, "key")
+    now = server.clock.now()
+    return {
+        "leases": [
+            lease.describe(now) for lease in server.engine.leases.by_id.values() if key is None or lease.key == key
+        ]
+    }
 
 
 def hello(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
@@ -221,5 +285,9 @@ OPS: dict[str, Handler] = {
     "reload": reload,
     "report": report,
     "routes": routes,
+    "release": release,
+    "renew": renew,
+    "settle": settle,
+    "leases": leases,
 }
 

@@ -182,10 +182,11 @@ class RateLimited(RatelimitdError):
         what = f"key {key!r} endpoint {endpoint!r}" if key is not None else "request"
         waited = f" after waiting {wait:g} s" if wait else ""
         by = f" by bucket {permit.scope!r}" if permit.scope is not None else ""
-        super().__init__(f"rate limited: {what} denied{by}{waited}; retry after {permit.retry_after:.3f} s")
+        when = "when a holder releases" if permit.retry_after is None else f"after {permit.retry_after:.3f} s"
+        super().__init__(f"rate limited: {what} denied{by}{waited}; retry {when}")
 
     @property
-    def retry_after(self) -> float:
+    def retry_after(self) -> float | None:
         """Report the seconds until every bucket of the endpoint would grant the request."""
         return self.permit.retry_after
 

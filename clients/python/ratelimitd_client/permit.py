@@ -21,7 +21,8 @@ class Permit:
 
     - ``granted``: every bucket of the endpoint was charged the cost (all or nothing).
     - ``retry_after``: seconds from the reply until every bucket would grant this
-      cost; ``0.0`` when granted.
+      cost; ``0.0`` when granted; ``None`` when no time can be known (a full
+      concurrency or capacity bucket frees only when a holder releases).
     - ``remaining``, ``reset``: for the ``scope`` bucket, what could still be
       charged and the seconds until that grows. ``None`` when the daemon did not say.
     - ``scope``: when denied, the bucket that refuses longest; when granted, the
@@ -32,7 +33,7 @@ class Permit:
     """
 
     granted: bool
-    retry_after: float = 0.0
+    retry_after: float | None = 0.0
     remaining: Amount | None = None
     scope: str | None = None
     reset: float | None = None
@@ -50,11 +51,12 @@ class Permit:
             if type(granted) is not bool:
                 raise TypeError(f"'granted' is {granted!r}, not a boolean")
             reset = reply.get("reset")
+            retry_after = reply.get("retry_after", 0)
             raw = reply.get("buckets")
             buckets = {name: (left, float(until)) for name, (left, until) in raw.items()} if raw else {}
             return cls(
                 granted,
-                float(reply.get("retry_after") or 0),
+                None if retry_after is None else float(retry_after),
                 reply.get("remaining"),
                 reply.get("scope"),
                 None if reset is None else float(reset),

@@ -223,8 +223,10 @@ class Server:
             await self.persister.restore(self.engine, self.clock)
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
+            writer = trio.CancelScope()
+            writer_done = trio.Event()
             if self.persister is not None:
-                nursery.start_soon(self.persister.run, self.engine, self.clock)
+                nursery.start_soon(self._write_state, writer, writer_done)
             nursery.start_soon(self._scheduler)
             await nursery.start(self._signals)  # handled before READY=1: systemd may stop us at once
             async with trio.open_nursery() as handlers:
@@ -239,8 +241,19 @@ class Server:
                 await self._drain()
                 handlers.cancel_scope.cancel()
             if self.persister is not None:
+                writer.cancel()  # a flush in progress finishes first: to_thread is not abandoned
+                await writer_done.wait()
                 await self.persister.close(self.engine, self.clock)
             nursery.cancel_scope.cancel()
+
+    async def _write_state(self, scope: trio.CancelScope, done: trio.Event) -> None:
+        """Run the persister's writer in ``scope``, so that stopping can end it before the final flush."""
+        assert self.persister is not None
+        try:
+            with scope:
+                await self.persister.run(self.engine, self.clock)
+        finally:
+            done.set()
 
     async def _accept(self, listener: trio.socket.SocketType, handlers: trio.Nursery) -> None:
         while True:

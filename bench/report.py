@@ -16,7 +16,7 @@ __all__ = ["Row", "rows_of", "reference_of", "paired_ratio", "table", "sections"
 GROUP_TITLES = {
     "one": "One check at a time: {clients} client processes × {n:,} checks each, one shared key, never denied",
     "pipelined": "Pipelined: {clients} clients, {depth} requests in flight each (latency is per batch of {depth})",
-    "unloaded": "Unloaded: 1 client × {n:,} checks, one at a time",
+    "unloaded": "Unloaded: 1 client × {n_unloaded:,} checks, one at a time",
 }
 
 

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from . import fields
-from .buckets import bucket_kind, parse_bucket
+from .buckets import FIELDS_OF_KIND, bucket_kind, parse_bucket
 from .merge import Origins
 from .model import BucketSpec, EndpointSpec, KeySpec, ProviderSpec, TierSpec, TierTable
 from .routes import parse_routes
@@ -172,6 +172,10 @@ def _cost_message(endpoint: EndpointSpec, bucket: BucketSpec) -> str:
     capacity = bucket.capacity
     if bucket.max_cost is not None and bucket.max_cost == capacity:
         bound = f"max_cost {bucket.max_cost}"
+    elif bucket.kind == "capacity":
+        bound = f"capacity {bucket.count_limit}"
+    elif bucket.kind == "quota":
+        bound = f"quota {bucket.quota}"
     else:
         bound = f"rate {min(bucket.rates, key=lambda rate: rate.capacity)}"
     return (
@@ -242,10 +246,18 @@ def _key(
 def _override(
     name: str, change: Any, base: dict[str, Any], path: Path, tier_path: Path, margin: int | None, origins: Origins
 ) -> BucketSpec:
-    """Return bucket ``name`` with a key's ``change`` applied: field by field, or whole if it changes the kind."""
+    """Return bucket ``name`` with a key's ``change`` applied: field by field, or whole if it changes the kind.
+
+    A change of ``max_cost`` alone adds or changes the cap of a kind that takes
+    one; over a kind that takes none (unlimited, concurrency, time quota) it
+    makes the bucket a cap.
+    """
     change = fields.table(change, path, f"the override of bucket {_q(name)}", '{ rate = "100/1m" }', origins)
-    kind = bucket_kind(change)
-    merged = change if kind is not None and kind != bucket_kind(base) else {**base, **change}
+    kind, base_kind = bucket_kind(change), bucket_kind(base)
+    replaces = kind is not None and kind != base_kind
+    if kind == "cap" and base_kind is not None and "max_cost" in FIELDS_OF_KIND[base_kind]:
+        replaces = False
+    merged = change if replaces else {**base, **change}
 
     def field_path(field: str) -> Path:
         return (path if field in change else tier_path) + (field,)

@@ -1,4 +1,4 @@
-"""Checks of single values in a tier table: field names, strings, amounts, durations, rates.
+"""Checks of single values in a tier table: field names, strings, amounts, durations, rates, quotas.
 
 Each check returns the value in the model's terms (ns, exact amounts) or raises
 the ``ConfigError`` that ``Origins.error`` builds for the value's TOML path, with
@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import re
 from typing import Any, Iterable
 
 from ratelimitd_client.amounts import Amount, to_amount
 
 from ..errors import ConfigError
-from ..units import parse_duration, parse_rate
+from ..limits.calendar import ANCHORS, PERIODS, WEEKDAYS, time_zone as zone_of
+from ..units import UNITS, parse_duration, parse_rate
 from .merge import Origins
 from .paths import quote
 
 __all__ = [
     "RATE_FORMS",
     "DURATION_FORMS",
+    "QUOTA_FORMS",
+    "TIME_QUOTA_FORMS",
     "describe",
     "quote",
     "check_fields",
@@ -31,6 +35,11 @@ __all__ = [
     "count",
     "duration",
     "rate",
+    "quota",
+    "time_quota",
+    "anchor",
+    "time_zone",
+    "scope_name",
     "choice",
     "one_of_names",
     "did_you_mean",
@@ -44,6 +53,18 @@ RATE_FORMS = (
     '(e.g. "60/1m", "5/1s", "1,200/1m", "0.5/1s")'
 )
 DURATION_FORMS = 'write an integer count and one of ms, s, m, h, d (e.g. "100ms", "45m", "1d")'
+QUOTA_FORMS = (
+    'write "N/PERIOD": a positive number, "/", and a calendar period: day, week or month '
+    '(e.g. "10000/month", "1,000/day", "0.5/week")'
+)
+TIME_QUOTA_FORMS = (
+    'write "DURATION/PERIOD": an integer count with one of ms, s, m, h, d, "/", and a calendar period: '
+    'day, week or month (e.g. "1h/day", "90m/week")'
+)
+ZONE_EXAMPLES = 'an IANA name such as "UTC", "Europe/Berlin" or "America/New_York"'
+
+_QUOTA = re.compile(r"^\s*([^/]*?)\s*/\s*([^/]*?)\s*$")
+_SCOPE_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def describe(value: Any) -> str:
@@ -172,3 +193,109 @@ def rate(value: Any, path: Path, origins: Origins) -> tuple[Amount, int]:
         else:
             reason = RATE_FORMS
         raise origins.error(f"{quote(value)} is not a rate: {reason}", path) from None
+
+
+def _period(written: str, part: str, what: str, path: Path, origins: Origins) -> str:
+    """Return the calendar period ``part`` of the quota ``written``, or raise saying what it is instead."""
+    if part in PERIODS:
+        return part
+    if part in UNITS or re.match(r"^\d+\s*(ms|s|m|h|d)$", part):
+        hint = f"; for a rolling window write rate = {quote(written)}" if what == "quota" else ""
+        raise origins.error(
+            f"{quote(written)} is not a {what}: {quote(part)} is a duration, not a calendar period "
+            f"(day, week or month){hint}",
+            path,
+        )
+    raise origins.error(
+        f"{quote(written)} is not a {what}: {quote(part)} is not a calendar period{did_you_mean(part, PERIODS)}; "
+        f"accepted: {one_of_names(PERIODS)}",
+        path,
+    )
+
+
+def quota(value: Any, path: Path, origins: Origins) -> tuple[Amount, str]:
+    """Return ``(limit, period)`` of a quota string such as ``"10000/month"`` (the limit may be a decimal)."""
+    match = _QUOTA.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise origins.error(f"{quote(value)} is not a quota: {QUOTA_FORMS}", path)
+    number, part = match.groups()
+    try:
+        limit = to_amount(number.replace("_", "").replace(",", ""), "quota") if number else None
+    except ValueError:
+        limit = None
+    if limit is None:
+        raise origins.error(f"{quote(value)} is not a quota: {QUOTA_FORMS}", path)
+    period = _period(value, part, "quota", path, origins)
+    if not limit > 0:
+        raise origins.error(f"{quote(value)} is not a quota: its limit must be positive", path)
+    return limit, period
+
+
+def time_quota(value: Any, path: Path, origins: Origins) -> tuple[int, str]:
+    """Return ``(duration_ns, period)`` of a time quota string such as ``"1h/day"``."""
+    match = _QUOTA.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise origins.error(f"{quote(value)} is not a time quota: {TIME_QUOTA_FORMS}", path)
+    written, part = match.groups()
+    try:
+        ns = parse_duration(written)
+    except ValueError:
+        raise origins.error(f"{quote(value)} is not a time quota: {TIME_QUOTA_FORMS}", path) from None
+    period = _period(value, part, "time quota", path, origins)
+    if ns == 0:
+        raise origins.error(f"{quote(value)} is not a time quota: its duration must be longer than zero", path)
+    return ns, period
+
+
+def anchor(value: Any, period: str, path: Path, origins: Origins) -> int:
+    """Return the ``anchor`` of a quota of ``period``: a billing day (month) or a weekday number (week)."""
+    if period == "day":
+        raise origins.error(
+            "anchor does not apply to a daily quota: a day starts at midnight in its time zone; remove anchor", path
+        )
+    low, high = ANCHORS[period]
+    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+        return value
+    if period == "month":
+        raise origins.error(
+            f"{quote(value)} is not a valid anchor of a monthly quota: write the billing day, an integer "
+            f"from {low} to {high} (every month has it)",
+            path,
+        )
+    raise origins.error(
+        f"{quote(value)} is not a valid anchor of a weekly quota: write the weekday its weeks start on, "
+        f"an integer from {low} ({WEEKDAYS[low]}) to {high} ({WEEKDAYS[high]})",
+        path,
+    )
+
+
+def time_zone(value: Any, path: Path, origins: Origins) -> str:
+    """Return ``value`` when it is a time zone this machine knows ("UTC" always is), else raise saying why."""
+    if not isinstance(value, str):
+        raise origins.error(f"{quote(value)} is not a time zone: write {ZONE_EXAMPLES}, as a string", path)
+    try:
+        zone_of(value)
+    except ValueError as exc:
+        raise origins.error(str(exc), path) from None
+    return value
+
+
+def scope_name(value: Any, reserved: tuple[str, ...], path: Path, origins: Origins) -> str:
+    """Return ``value`` when it names a scope (letters, digits, "_", "-"); "key" and "group" are refused."""
+    forms = (
+        'write the name of a scope the request supplies (e.g. per = "wallet"), or one the daemon supplies: '
+        + one_of_names(reserved)
+    )
+    if not isinstance(value, str) or not value:
+        raise origins.error(f"{quote(value)} is not a valid per: {forms}", path)
+    if value in ("key", "group"):
+        raise origins.error(
+            f'per = {quote(value)} is what scope says: leave per out for one count per key (or per group, '
+            f'with scope = "group"), or {forms}',
+            path,
+        )
+    if not _SCOPE_NAME.match(value):
+        raise origins.error(
+            f'{quote(value)} is not a valid per: a scope name is letters, digits, "_" and "-" (e.g. "wallet")', path
+        )
+    return value

@@ -16,6 +16,7 @@ from ratelimitd_client.routing import UrlRoute
 
 from ..errors import NotAvailable, UnknownEndpoint, UnknownKey
 from ..limits.base import Rate
+from ..limits.calendar import Quota
 from ..units import format_duration
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "BUCKET_KINDS",
     "SCOPES",
     "WHEN_FULL",
+    "RESERVED_PER",
     "DEFAULT_MARGIN_CAP",
     "default_margin",
     "BucketSpec",
@@ -39,9 +41,15 @@ __all__ = [
 ALGORITHMS = ("sliding-log", "sliding-window", "fixed-window", "gcra")
 
 # "rate": windows of requests/units; "unlimited": offered, never limits;
-# "concurrency": leases held at once (connections, sessions).
-# (Capacity counts and calendar quotas join this list with their own fields.)
-BUCKET_KINDS = ("rate", "unlimited", "concurrency")
+# "concurrency": leases held at once (connections, sessions);
+# "capacity": a count that acquire raises and release lowers (wallets per session);
+# "quota": units per calendar period (monthly credits); "time-quota": seconds of lease
+# time per calendar period (a WebSocket hour a day); "cap": a per-request maximum alone.
+BUCKET_KINDS = ("rate", "unlimited", "concurrency", "capacity", "quota", "time-quota", "cap")
+
+# ``per`` values of a capacity bucket that the daemon supplies rather than the request:
+# the client connection's id, and the id of the lease the request names
+RESERVED_PER = ("connection", "lease")
 
 # whose state a bucket is: each key its own, or one shared by every key of a group
 SCOPES = ("key", "group")
@@ -87,6 +95,19 @@ class BucketSpec:
     once; ``when_full`` is ``"reject"`` (refuse the new one) or ``"evict-oldest"``
     (take the oldest lease away); ``ttl`` and ``idle`` (ns, None: no limit) end a
     lease that was held too long or not renewed for that long.
+
+    A ``"capacity"`` bucket counts what is held, not what happened: acquire adds
+    the cost, release takes it back, and at most ``count_limit`` is held at once.
+    ``per`` names a scope whose value the request supplies (``"wallet"``: one count
+    per wallet); ``"connection"`` and ``"lease"`` (``RESERVED_PER``) are supplied by
+    the daemon: the client connection's id, the id of the lease the request names.
+    Without ``per``, one count per owner (the key, or the group).
+
+    A ``"quota"`` bucket allows ``quota.limit`` units per calendar period
+    (``limits.calendar.Quota``); a ``"time-quota"`` bucket the same in seconds
+    (``quota.unit == "seconds"``), charged with the time the endpoint's lease is
+    held. A ``"cap"`` bucket keeps no state: it refuses a request whose cost
+    exceeds ``max_cost``.
     """
 
     name: str
@@ -100,6 +121,9 @@ class BucketSpec:
     ttl: int | None = None
     idle: int | None = None
     durability: str | None = None
+    count_limit: int | None = None
+    per: str | None = None
+    quota: Quota | None = None
 
     def __str__(self) -> str:
         if self.kind == "rate":
@@ -114,14 +138,34 @@ class BucketSpec:
                 text += f", ttl {format_duration(self.ttl)}"
             if self.idle is not None:
                 text += f", idle {format_duration(self.idle)}"
+        elif self.kind == "capacity":
+            text = f"capacity {self.count_limit}" + (f" per {self.per}" if self.per is not None else "")
+            if self.max_cost is not None:
+                text += f", max_cost {self.max_cost}"
+        elif self.kind in ("quota", "time-quota"):
+            text = f"{'time quota' if self.kind == 'time-quota' else 'quota'} {self.quota}"
+            if self.max_cost is not None:
+                text += f", max_cost {self.max_cost}"
+        elif self.kind == "cap":
+            text = f"max_cost {self.max_cost}"
         else:
             text = self.kind
         return text + (" per group" if self.scope == "group" else "")
 
     @property
     def capacity(self) -> Amount | None:
-        """Report the largest cost one request may ask of this bucket (None: no bound)."""
+        """Report the largest cost one request may ask of this bucket (None: no bound).
+
+        The smallest of: each rate's capacity (its limit, or its burst), the
+        ``count_limit`` of a capacity bucket, the limit of a quota that denies
+        when exhausted (one that allows overage grants any cost), and
+        ``max_cost``. A time quota bounds lease time, not a request's cost: None.
+        """
         bounds = [rate.capacity for rate in self.rates]
+        if self.count_limit is not None:
+            bounds.append(self.count_limit)
+        if self.kind == "quota" and self.quota is not None and self.quota.on_exhaust == "deny":
+            bounds.append(self.quota.limit)
         if self.max_cost is not None:
             bounds.append(self.max_cost)
         return min(bounds) if bounds else None

@@ -52,7 +52,8 @@ CASES = {
         bucket('{ rate = "10/1s", algorithm = "gcra", brust = 5 }'),
         f"{BUCKET}.brust",
         'unknown field "brust" in bucket "rest" (did you mean "burst"?); accepted: rate, algorithm, burst, margin, '
-        "max_cost, scope, durability, unlimited, concurrent, when_full, ttl, idle",
+        "max_cost, scope, durability, unlimited, concurrent, when_full, ttl, idle, capacity, per, quota, anchor, "
+        "timezone, on_exhaust, time_quota",
     ),
     "endpoint typo": (
         endpoint('{ buckets = ["rest"], costs = 2 }'),
@@ -130,7 +131,8 @@ CASES = {
     "bucket without a limit": (
         bucket('{ scope = "key" }'),
         BUCKET,
-        'bucket "rest" sets no limit: give it a rate (rate = "60/1m"), unlimited = true, or concurrent = N',
+        'bucket "rest" sets no limit: give it a rate (rate = "60/1m"), unlimited = true, concurrent = N, '
+        'capacity = N, quota = "N/month", time_quota = "1h/day", or max_cost = N',
     ),
     "two kinds in one bucket": (
         bucket('{ rate = "60/1m", concurrent = 5 }'),
@@ -163,6 +165,188 @@ CASES = {
         bucket('{ concurrent = 1, ttl = "0s" }'), f"{BUCKET}.ttl", '"0s" is not a valid ttl: it must be longer than zero'
     ),
     "bad idle": (bucket('{ concurrent = 1, idle = "45min" }'), f"{BUCKET}.idle", f'"45min" is not a duration: {DURATION_FORMS}'),
+    # capacity counts
+    "zero capacity": (
+        bucket("{ capacity = 0 }"), f"{BUCKET}.capacity", "0 is not a valid capacity: write a positive integer (e.g. 1, 10)"
+    ),
+    "fractional capacity": (
+        bucket("{ capacity = 2.5 }"), f"{BUCKET}.capacity", "2.5 is not a valid capacity: write a positive integer (e.g. 1, 10)"
+    ),
+    "per not a string": (
+        bucket("{ capacity = 2, per = 5 }"),
+        f"{BUCKET}.per",
+        '5 is not a valid per: write the name of a scope the request supplies (e.g. per = "wallet"), or one the '
+        'daemon supplies: "connection", "lease"',
+    ),
+    "per empty": (
+        bucket('{ capacity = 2, per = "" }'),
+        f"{BUCKET}.per",
+        '"" is not a valid per: write the name of a scope the request supplies (e.g. per = "wallet"), or one the '
+        'daemon supplies: "connection", "lease"',
+    ),
+    "per key": (
+        bucket('{ capacity = 2, per = "key" }'),
+        f"{BUCKET}.per",
+        'per = "key" is what scope says: leave per out for one count per key (or per group, with scope = "group"), '
+        'or write the name of a scope the request supplies (e.g. per = "wallet"), or one the daemon supplies: '
+        '"connection", "lease"',
+    ),
+    "per with a slash": (
+        bucket('{ capacity = 2, per = "wallet/id" }'),
+        f"{BUCKET}.per",
+        '"wallet/id" is not a valid per: a scope name is letters, digits, "_" and "-" (e.g. "wallet")',
+    ),
+    "field of another kind on a capacity": (
+        bucket('{ capacity = 2, when_full = "reject" }'),
+        f"{BUCKET}.when_full",
+        '"when_full" does not apply to a capacity bucket; accepted: capacity, per, max_cost, scope',
+    ),
+    "capacity and concurrent": (
+        bucket("{ concurrent = 2, capacity = 5 }"),
+        f"{BUCKET}.capacity",
+        'bucket "rest" sets both "concurrent" and "capacity": a bucket has one kind; make two buckets and list both '
+        "in the endpoint",
+    ),
+    "cost beyond a capacity": (
+        endpoint('{ buckets = ["rest"], cost = 3 }').replace('{ rate = "60/1m" }', '{ capacity = 2, per = "wallet" }'),
+        "providers.p.endpoints.rest.cost",
+        'the cost 3 of endpoint "rest" exceeds 2, the most bucket "rest" grants in one request (capacity 2) '
+        'on tier "t": no call could ever be granted; lower the endpoint\'s cost or raise the limit',
+    ),
+    # per-request caps
+    "cap with a scope": (
+        bucket('{ max_cost = 5, scope = "group" }'),
+        f"{BUCKET}.scope",
+        '"scope" does not apply to a cap bucket; accepted: max_cost',
+    ),
+    "zero cap": (
+        bucket("{ max_cost = 0 }"),
+        f"{BUCKET}.max_cost",
+        "0 is not a valid max_cost: write a positive integer or decimal (e.g. 1, 100, 0.1)",
+    ),
+    "cap on an unlimited bucket": (
+        bucket("{ unlimited = true, max_cost = 5 }"),
+        f"{BUCKET}.max_cost",
+        '"max_cost" does not apply to an unlimited bucket; accepted: unlimited',
+    ),
+    # calendar quotas
+    "quota over a rolling window": (
+        bucket('{ quota = "10000/30d" }'),
+        f"{BUCKET}.quota",
+        '"10000/30d" is not a quota: "30d" is a duration, not a calendar period (day, week or month); '
+        'for a rolling window write rate = "10000/30d"',
+    ),
+    "quota over a bare unit": (
+        bucket('{ quota = "10000/d" }'),
+        f"{BUCKET}.quota",
+        '"10000/d" is not a quota: "d" is a duration, not a calendar period (day, week or month); '
+        'for a rolling window write rate = "10000/d"',
+    ),
+    "quota per year": (
+        bucket('{ quota = "10000/year" }'),
+        f"{BUCKET}.quota",
+        '"10000/year" is not a quota: "year" is not a calendar period; accepted: "day", "week", "month"',
+    ),
+    "quota per months": (
+        bucket('{ quota = "10000/months" }'),
+        f"{BUCKET}.quota",
+        '"10000/months" is not a quota: "months" is not a calendar period (did you mean "month"?); '
+        'accepted: "day", "week", "month"',
+    ),
+    "quota without a period": (
+        bucket('{ quota = "10000" }'),
+        f"{BUCKET}.quota",
+        '"10000" is not a quota: write "N/PERIOD": a positive number, "/", and a calendar period: day, week or month '
+        '(e.g. "10000/month", "1,000/day", "0.5/week")',
+    ),
+    "quota as a number": (
+        bucket("{ quota = 10000 }"),
+        f"{BUCKET}.quota",
+        '10000 is not a quota: write "N/PERIOD": a positive number, "/", and a calendar period: day, week or month '
+        '(e.g. "10000/month", "1,000/day", "0.5/week")',
+    ),
+    "zero quota": (
+        bucket('{ quota = "0/month" }'), f"{BUCKET}.quota", '"0/month" is not a quota: its limit must be positive'
+    ),
+    "monthly anchor out of range": (
+        bucket('{ quota = "10000/month", anchor = 31 }'),
+        f"{BUCKET}.anchor",
+        "31 is not a valid anchor of a monthly quota: write the billing day, an integer from 1 to 28 "
+        "(every month has it)",
+    ),
+    "monthly anchor zero": (
+        bucket('{ quota = "10000/month", anchor = 0 }'),
+        f"{BUCKET}.anchor",
+        "0 is not a valid anchor of a monthly quota: write the billing day, an integer from 1 to 28 "
+        "(every month has it)",
+    ),
+    "weekly anchor as a name": (
+        bucket('{ quota = "70/week", anchor = "monday" }'),
+        f"{BUCKET}.anchor",
+        '"monday" is not a valid anchor of a weekly quota: write the weekday its weeks start on, an integer '
+        "from 0 (Monday) to 6 (Sunday)",
+    ),
+    "weekly anchor out of range": (
+        bucket('{ quota = "70/week", anchor = 7 }'),
+        f"{BUCKET}.anchor",
+        "7 is not a valid anchor of a weekly quota: write the weekday its weeks start on, an integer "
+        "from 0 (Monday) to 6 (Sunday)",
+    ),
+    "anchor on a daily quota": (
+        bucket('{ quota = "100/day", anchor = 1 }'),
+        f"{BUCKET}.anchor",
+        "anchor does not apply to a daily quota: a day starts at midnight in its time zone; remove anchor",
+    ),
+    "time zone not a string": (
+        bucket('{ quota = "100/day", timezone = 1 }'),
+        f"{BUCKET}.timezone",
+        '1 is not a time zone: write an IANA name such as "UTC", "Europe/Berlin" or "America/New_York", as a string',
+    ),
+    "unknown on_exhaust": (
+        bucket('{ quota = "100/day", on_exhaust = "block" }'),
+        f"{BUCKET}.on_exhaust",
+        '"block" is not an on_exhaust policy; accepted: "deny", "allow"',
+    ),
+    "algorithm on a quota": (
+        bucket('{ quota = "100/day", algorithm = "gcra" }'),
+        f"{BUCKET}.algorithm",
+        '"algorithm" does not apply to a quota bucket; accepted: quota, anchor, timezone, on_exhaust, max_cost, scope, '
+        "durability",
+    ),
+    "cost beyond a denying quota": (
+        endpoint('{ buckets = ["rest"], cost = 2 }').replace('{ rate = "60/1m" }', '{ quota = "1.5/month" }'),
+        "providers.p.endpoints.rest.cost",
+        'the cost 2 of endpoint "rest" exceeds 1.5, the most bucket "rest" grants in one request (quota 1.5/month) '
+        'on tier "t": no call could ever be granted; lower the endpoint\'s cost or raise the limit',
+    ),
+    # time quotas
+    "time quota of a count": (
+        bucket('{ time_quota = "60/day" }'),
+        f"{BUCKET}.time_quota",
+        '"60/day" is not a time quota: write "DURATION/PERIOD": an integer count with one of ms, s, m, h, d, "/", '
+        'and a calendar period: day, week or month (e.g. "1h/day", "90m/week")',
+    ),
+    "time quota over a rolling window": (
+        bucket('{ time_quota = "1h/1d" }'),
+        f"{BUCKET}.time_quota",
+        '"1h/1d" is not a time quota: "1d" is a duration, not a calendar period (day, week or month)',
+    ),
+    "zero time quota": (
+        bucket('{ time_quota = "0s/day" }'),
+        f"{BUCKET}.time_quota",
+        '"0s/day" is not a time quota: its duration must be longer than zero',
+    ),
+    "max_cost on a time quota": (
+        bucket('{ time_quota = "1h/day", max_cost = 5 }'),
+        f"{BUCKET}.max_cost",
+        '"max_cost" does not apply to a time-quota bucket; accepted: time_quota, anchor, timezone, on_exhaust, scope, '
+        "durability",
+    ),
+    "override with a bad max_cost": (
+        key('provider = "p"\ntier = "t"\noverrides = { rest = { max_cost = -2 } }'),
+        "keys.k.overrides.rest.max_cost",
+        "-2 is not a valid max_cost: write a positive integer or decimal (e.g. 1, 100, 0.1)",
+    ),
     "info of a date": (
         PROVIDER + "[providers.p.tiers.t.info]\nsince = 1979-05-27\n",
         "providers.p.tiers.t.info.since",

@@ -19,6 +19,7 @@ __all__ = [
     "UnknownLease",
     "Forbidden",
     "ShuttingDown",
+    "ResourceLimit",
     "ConfigError",
 ]
 
@@ -71,6 +72,12 @@ class Forbidden(RequestError):
 
 class ShuttingDown(RequestError):
     code = "shutting-down"
+
+
+class ResourceLimit(RequestError):
+    """A per-client limit (connections, waiters, unread replies); it costs only that client."""
+
+    code = "resource-limit"
 
 
 class ConfigError(RatelimitdError):

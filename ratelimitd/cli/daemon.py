@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import resource
 import sys
 
 import click
@@ -29,6 +30,27 @@ EX_CONFIG = 78  # sysexits.h: configuration error
 EX_CANTCREAT = 73  # sysexits.h: cannot create (or use) an output file: the state file
 
 
+def _octal(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an octal mode such as 0660", param_hint="--socket-mode") from None
+    if not 0 <= mode <= 0o777:
+        raise click.BadParameter(f"{text!r} is not a permission mode (0000 to 0777)", param_hint="--socket-mode")
+    return mode
+
+
+def raise_file_limit(connections: int) -> None:
+    """Raise the soft limit of open files toward the hard one, so that ``connections`` clients fit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + 64  # the state file, its WAL, the listener, threads' pipes
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        if target < wanted:
+            log.warning("open files are limited to %d: fewer than %d connections fit", target, connections)
+
+
 def default_state_path() -> str:
     """Return where state lives: ``$STATE_DIRECTORY`` (systemd), else ``$XDG_STATE_HOME/ratelimitd``, else ``~/.local/state/ratelimitd``."""
     directory = os.environ.get("STATE_DIRECTORY")
@@ -43,9 +65,31 @@ def default_state_path() -> str:
 @click.option("--socket", "socket_path", type=click.Path(dir_okay=False), default=None, help="Unix socket to listen on [default: $RATELIMITD_SOCKET, else $XDG_RUNTIME_DIR/ratelimitd/ratelimitd.sock, else /run/ratelimitd/ratelimitd.sock].")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False), default=None, help="State file (SQLite) [default: $STATE_DIRECTORY/state.db, else $XDG_STATE_HOME/ratelimitd/state.db].")
 @click.option("--durability", type=click.Choice(["memory", "batched", "strict"]), default="batched", show_default=True, help="How grants reach the state file (see docs/state.md).")
+@click.option("--socket-mode", type=str, default="0660", show_default=True, help="Permissions of the socket it creates (octal).")
+@click.option("--socket-group", type=str, default=None, help="Group of the socket it creates: members may use the daemon.")
+@click.option("--max-connections", type=click.IntRange(1), default=Settings.max_connections, show_default=True)
+@click.option("--max-connections-per-uid", type=click.IntRange(1), default=Settings.max_connections_per_uid, show_default=True)
+@click.option("--max-waiters-per-connection", type=click.IntRange(1), default=Settings.max_waiters_per_connection, show_default=True)
+@click.option("--max-unread", type=click.IntRange(1024), default=Settings.max_unread, show_default=True, help="Bytes of unread replies before a client is dropped.")
+@click.option("--first-frame-timeout", type=click.FloatRange(0.01), default=Settings.first_frame_timeout, show_default=True, help="Seconds a new connection may stay silent.")
+@click.option("--idle-timeout", type=click.FloatRange(0.01), default=Settings.idle_timeout, show_default=True, help="Seconds a connection holding nothing may stay idle.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info", show_default=True)
 @click.version_option(package_name="ratelimitd")
-def main(config: str, socket_path: str | None, state_path: str | None, durability: str, log_level: str) -> None:
+def main(
+    config: str,
+    socket_path: str | None,
+    state_path: str | None,
+    durability: str,
+    socket_mode: str,
+    socket_group: str | None,
+    max_connections: int,
+    max_connections_per_uid: int,
+    max_waiters_per_connection: int,
+    max_unread: int,
+    first_frame_timeout: float,
+    idle_timeout: float,
+    log_level: str,
+) -> None:
     """Run ratelimitd in the foreground until SIGTERM or SIGINT; SIGHUP reloads the tier table.
 
     Example:
@@ -66,12 +110,19 @@ def main(config: str, socket_path: str | None, state_path: str | None, durabilit
         socket=socket_path or default_socket_path(),
         state=state_path or default_state_path(),
         durability=durability,
+        max_connections=max_connections,
+        max_connections_per_uid=max_connections_per_uid,
+        max_waiters_per_connection=max_waiters_per_connection,
+        max_unread=max_unread,
+        first_frame_timeout=first_frame_timeout,
+        idle_timeout=idle_timeout,
     )
+    raise_file_limit(max_connections)
     try:
         listening = inherited_socket()  # socket activation: the socket unit owns the path
         inherited = listening is not None
         if listening is None:
-            listening = bind_unix(settings.socket)
+            listening = bind_unix(settings.socket, _octal(socket_mode), group=socket_group)
         elif isinstance(name := listening.getsockname(), str) and name:
             settings.socket = name
     except RatelimitdError as exc:

@@ -14,8 +14,9 @@ import logging
 import os
 import signal
 import socket as stdlib_socket
-import struct
+import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -25,19 +26,20 @@ from ratelimitd_client.wire import DEFAULT_MAX_FRAME, encode
 
 from .. import __version__
 from ..engine import Answer, Decision, Engine
-from ..errors import ConfigError, RequestError, ShuttingDown, UnknownOp
+from ..errors import ConfigError, RequestError, ResourceLimit, ShuttingDown, UnknownOp
 from ..tiers import load_file
 from ..tiers.model import TierTable
 from .clock import Clock
 from .connection import Connection
 from .ops import OPS, acquire, decision_reply, error_reply
+from .access import restricted_keys
+from .peers import Peer, peer_of
 from .persistence import Persister
 
 __all__ = ["Settings", "Server"]
 
 log = logging.getLogger("ratelimitd")
 
-_PEERCRED = struct.Struct("3i")
 
 
 @dataclass
@@ -49,15 +51,14 @@ class Settings:
     state: str | None = None
     max_frame: int = DEFAULT_MAX_FRAME
     durability: str = "batched"
-
-
-def _peer_credentials(sock: trio.socket.SocketType) -> tuple[int, int, int] | None:
-    try:
-        raw = sock.getsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_PEERCRED, _PEERCRED.size)
-    except OSError:
-        return None
-    pid, uid, gid = _PEERCRED.unpack(raw)
-    return pid, uid, gid
+    # Per-client limits (docs/security.md): each bounds what one misbehaving client can take.
+    max_connections: int = 4096  # all clients; each costs a file descriptor and a few KiB
+    max_connections_per_uid: int = 1024  # so one user cannot take them all
+    max_waiters_per_connection: int = 1024  # queued acquires of one connection
+    max_waiters_per_uid: int = 8192
+    max_unread: int = 4 << 20  # bytes of replies a client may leave unread before it is dropped
+    first_frame_timeout: float = 10.0  # a connection that sends nothing this long is closed
+    idle_timeout: float = 900.0  # one with no request, waiter or lease this long is closed (clients reconnect)
 
 
 class Server:
@@ -65,7 +66,8 @@ class Server:
 
     def __init__(self, settings: Settings, table: TierTable) -> None:
         self.settings = settings
-        self.engine = Engine(table, strict_default=settings.durability == "strict")
+        self.engine = Engine(table, strict_default=settings.durability == "strict", run_tag=secrets.token_hex(3))
+        self.restricted = restricted_keys(table)  # keys with an allow list
         self.clock: Clock  # set by serve(), inside Trio
         self.persister: Persister | None = None  # set by the CLI unless --durability memory
         self.connections: set[Connection] = set()
@@ -74,6 +76,7 @@ class Server:
         self.reload_error: str | None = None
         self.errors = 0
         self._connection_count = 0
+        self._per_uid: Counter[int] = Counter()
         self._wakeup = trio.Event()
         self._stop = trio.Event()
         self._nursery: trio.Nursery | None = None
@@ -171,6 +174,7 @@ class Server:
             self.notify(READY=1, STATUS=f"reload refused, previous table kept: {exc}")
             raise
         self.answer(self.engine.reload(table, self.clock.now()))
+        self.restricted = restricted_keys(table)
         self.settings.config = path
         self.loaded = time.time()
         self.reload_error = None
@@ -228,6 +232,7 @@ class Server:
             if self.persister is not None:
                 nursery.start_soon(self._write_state, writer, writer_done)
             nursery.start_soon(self._scheduler)
+            nursery.start_soon(self._sweep)
             await nursery.start(self._signals)  # handled before READY=1: systemd may stop us at once
             async with trio.open_nursery() as handlers:
                 handlers.start_soon(self._accept, listener, handlers)
@@ -271,12 +276,27 @@ class Server:
 
     async def _serve_connection(self, sock: trio.socket.SocketType) -> None:
         self._connection_count += 1
-        conn = Connection(sock, self._connection_count, _peer_credentials(sock))
+        peer = peer_of(sock)
+        refusal = self._too_many(peer)
+        if refusal is not None:
+            log.warning("refusing a connection from %s: %s", peer.describe() if peer else "?", refusal)
+            with trio.move_on_after(1):
+                try:
+                    await sock.send(encode({"error": "resource-limit", "message": refusal}))
+                except OSError:
+                    pass
+            sock.close()
+            return
+        conn = Connection(sock, self._connection_count, peer, self.settings.max_unread)
         self.connections.add(conn)
+        if peer is not None:
+            self._per_uid[peer.uid] += 1
         try:
             await conn.run(self.handle, self.settings.max_frame)
         finally:
             self.connections.discard(conn)
+            if peer is not None:
+                self._per_uid[peer.uid] -= 1
             for waiter in conn.waiters:
                 self.engine.cancel(waiter)
             if conn.leases:
@@ -287,6 +307,44 @@ class Server:
                 self.push_notices()
             self.wake_scheduler()
             sock.close()
+
+    def _too_many(self, peer: Peer | None) -> str | None:
+        """Return why a new connection from ``peer`` is refused, or None."""
+        settings = self.settings
+        if len(self.connections) >= settings.max_connections:
+            return f"the daemon has {len(self.connections)} connections, its maximum (max_connections)"
+        if peer is not None and self._per_uid[peer.uid] >= settings.max_connections_per_uid:
+            return f"uid {peer.uid} has {self._per_uid[peer.uid]} connections, the maximum per user (max_connections_per_uid)"
+        return None
+
+    def check_waiters(self, conn: Connection) -> None:
+        """Raise ``ResourceLimit`` when ``conn`` (or its user) may not queue one more waiting acquire."""
+        settings = self.settings
+        if len(conn.waiters) >= settings.max_waiters_per_connection:
+            raise ResourceLimit(
+                f"this connection has {len(conn.waiters)} waiting acquires, the maximum (max_waiters_per_connection)"
+            )
+        if conn.peer is not None:
+            uid = conn.peer.uid
+            waiting = sum(len(other.waiters) for other in self.connections if other.peer is not None and other.peer.uid == uid)
+            if waiting >= settings.max_waiters_per_uid:
+                raise ResourceLimit(f"uid {uid} has {waiting} waiting acquires, the maximum per user (max_waiters_per_uid)")
+
+    async def _sweep(self) -> None:
+        """Close connections that never sent a request, or sat idle with nothing held, too long."""
+        settings = self.settings
+        period = min(max(min(settings.first_frame_timeout, settings.idle_timeout) / 4, 0.05), 5.0)
+        while True:
+            await trio.sleep(period)
+            now = trio.current_time()
+            for conn in list(self.connections):
+                if conn.batches != conn.swept_batches:
+                    conn.swept_batches = conn.batches
+                    conn.last_seen = now
+                elif conn.batches == 0 and now - conn.opened >= settings.first_frame_timeout:
+                    conn.abort(f"it sent nothing for {settings.first_frame_timeout:g} s")
+                elif not conn.waiters and not conn.leases and now - conn.last_seen >= settings.idle_timeout:
+                    conn.abort(f"it was idle for {settings.idle_timeout:g} s (clients reconnect by themselves)")
 
     async def _scheduler(self) -> None:
         while True:

@@ -20,6 +20,7 @@ from ratelimitd_client.wire import FrameDecoder, FrameTooLarge, encode
 
 if TYPE_CHECKING:
     from ..engine import Waiter
+    from .peers import Peer
 
 __all__ = ["Connection", "RECV_SIZE"]
 
@@ -32,12 +33,21 @@ RECV_SIZE = 65536
 class Connection:
     """A connected client: its socket, its queued replies and its waiting requests."""
 
-    __slots__ = ("sock", "ident", "peer", "waiters", "leases", "_outbox", "_sending", "_wakeup", "closed")
+    __slots__ = (
+        "sock", "ident", "peer", "waiters", "leases", "_outbox", "_queued", "_sending", "_wakeup", "closed",
+        "max_unread", "batches", "swept_batches", "opened", "last_seen",
+    )
 
-    def __init__(self, sock: trio.socket.SocketType, ident: int, peer: tuple[int, int, int] | None) -> None:
+    def __init__(self, sock: trio.socket.SocketType, ident: int, peer: Peer | None, max_unread: int = 1 << 22) -> None:
         self.sock = sock
         self.ident = ident
-        self.peer = peer  # (pid, uid, gid) from SO_PEERCRED
+        self.peer = peer  # pid, uid, gid and groups from SO_PEERCRED / SO_PEERGROUPS
+        self.max_unread = max_unread  # replies queued beyond this: the client is not reading; drop it
+        self._queued = 0
+        self.batches = 0  # reads that brought requests; the sweeper compares it to see activity
+        self.swept_batches = 0
+        self.opened = trio.current_time()
+        self.last_seen = self.opened
         self.waiters: set[Waiter] = set()
         self.leases: set[str] = set()  # ids of the leases this client holds; released when it goes
         self._outbox: list[bytes] = []
@@ -67,6 +77,7 @@ class Connection:
                 return
             if not data:
                 return
+            self.batches += 1
             try:
                 messages = decoder.receive(data)
             except FrameTooLarge as exc:
@@ -98,12 +109,24 @@ class Connection:
         if self.closed:
             return
         self._outbox.append(data)
+        self._queued += len(data)
+        if self._queued > self.max_unread:
+            self.abort(f"it left {self._queued} bytes of replies unread (limit {self.max_unread})")
+            return
         self._wakeup.set()
+
+    def abort(self, why: str) -> None:
+        """Drop this client: close its socket (its tasks end, its waiters and leases are released)."""
+        if not self.closed:
+            log.warning("dropping client %s: %s", self.peer.describe() if self.peer else f"#{self.ident}", why)
+            self.closed = True
+            self._outbox.clear()
+            self.sock.close()
 
     @property
     def queued_bytes(self) -> int:
         """Report how many bytes wait to be written to this client."""
-        return sum(map(len, self._outbox))
+        return self._queued
 
     async def _writer(self) -> None:
         while True:
@@ -112,6 +135,7 @@ class Connection:
             while self._outbox and not self._sending:
                 data = b"".join(self._outbox)
                 self._outbox.clear()
+                self._queued = 0
                 self._sending = True
                 try:
                     await self._send_all(data)

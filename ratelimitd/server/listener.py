@@ -11,6 +11,7 @@ exists with looser permissions.
 from __future__ import annotations
 
 import errno
+import grp
 import logging
 import os
 import socket as stdlib_socket
@@ -31,6 +32,15 @@ class ListenError(RatelimitdError):
     """The socket cannot be created; the message names the path and what to do."""
 
 
+def _gid(group: str) -> int:
+    if group.isdigit():
+        return int(group)
+    try:
+        return grp.getgrnam(group).gr_gid
+    except KeyError:
+        raise ListenError(f"no group {group!r} for the socket (--socket-group)") from None
+
+
 def _in_use(path: str) -> bool:
     probe = stdlib_socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
     try:
@@ -47,10 +57,13 @@ def _in_use(path: str) -> bool:
     return True
 
 
-def bind_unix(path: str, mode: int = DEFAULT_SOCKET_MODE, backlog: int = DEFAULT_BACKLOG) -> stdlib_socket.socket:
+def bind_unix(
+    path: str, mode: int = DEFAULT_SOCKET_MODE, backlog: int = DEFAULT_BACKLOG, group: str | None = None
+) -> stdlib_socket.socket:
     """Return a listening stdlib socket at ``path`` with ``mode`` (Trio adopts it with ``from_stdlib_socket``).
 
-    Creates the parent directory (0755) if missing; replaces a stale socket file;
+    ``group`` (a name or numeric gid) becomes the socket's group before it appears
+    at ``path``. Creates the parent directory (0755) if missing; replaces a stale socket file;
     raises ``ListenError`` when another daemon listens there, when the path is not
     a socket, or when the directory cannot be written.
     """
@@ -78,6 +91,8 @@ def bind_unix(path: str, mode: int = DEFAULT_SOCKET_MODE, backlog: int = DEFAULT
         except FileNotFoundError:
             pass
         sock.bind(temporary)
+        if group is not None:
+            os.chown(temporary, -1, _gid(group))
         os.chmod(temporary, mode)
         os.rename(temporary, path)
     except OSError as exc:

@@ -22,6 +22,7 @@ from ..engine import Decision, describe_bucket
 from ..engine.bucket import Bucket
 from ..engine.feedback import apply_report
 from ..engine.leases import LeaseRequest
+from .access import check_admin, check_key
 from ..limits.holding import NEVER
 from ..errors import BadRequest, ConfigError, RequestError
 from ..units import NS_PER_SECOND, to_ns
@@ -88,12 +89,16 @@ def acquire(server: "Server", message: dict[str, Any], conn: "Connection") -> by
     priority = message.get("priority", 0)
     if type(priority) is not int:
         priority = fields.integer(message, "priority", 0, -1000, 1000)
+    if server.restricted:
+        check_key(server.restricted, key, conn.peer, "acquire")
     now = server.clock.now()
     deadline = None
     if wait is not None:
         wait = fields.seconds_field(message, "wait")
         if wait:
             deadline = now + to_ns(wait)
+            if conn.waiters:
+                server.check_waiters(conn)
     rid = message.get("id")
     extras = None
     if "scopes" in message or "reserve" in message:
@@ -123,9 +128,22 @@ def lease_request(message: dict[str, Any], conn: "Connection") -> LeaseRequest:
     return LeaseRequest(scopes, conn.ident, conn.peer, None if reserve is None else to_ns(reserve))
 
 
+def check_lease(server: "Server", lease_id: str, conn: "Connection", op: str) -> None:
+    """Raise ``Forbidden`` unless ``conn`` may ``op`` the lease: its holder's user, or an admin."""
+    lease = server.engine.leases.by_id.get(lease_id)
+    if lease is None:
+        return  # the engine answers unknown-lease
+    check_key(server.restricted, lease.key, conn.peer, op)
+    holder = lease.holder
+    if holder is None or conn.peer is None or holder[1] == conn.peer.uid:
+        return
+    check_admin(server.engine.table, conn.peer, f"{op} lease {lease_id!r} held by uid {holder[1]}")
+
+
 def release(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
     """Answer ``release``: give back a lease (and the leases inside it); waiters may then be served."""
     lease_id = fields.text(message, "lease")
+    check_lease(server, lease_id, conn, "release")
     released = server.engine.release(lease_id, server.clock.now())
     for other in server.connections:
         other.leases.difference_update(released)
@@ -136,6 +154,7 @@ def release(server: "Server", message: dict[str, Any], conn: "Connection") -> di
 def renew(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
     """Answer ``renew``: the lease is alive (idle timeout restarts); an orphaned one is adopted by this client."""
     lease_id = fields.text(message, "lease")
+    check_lease(server, lease_id, conn, "renew")
     lease = server.engine.renew(lease_id, server.clock.now(), (conn, None))
     if lease.token is not None and lease.token[0] is conn:
         conn.leases.add(lease.id)
@@ -147,6 +166,7 @@ def renew(server: "Server", message: dict[str, Any], conn: "Connection") -> dict
 def settle(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
     """Answer ``settle``: charge a reservation's real cost (more, or refund the rest)."""
     lease_id = fields.text(message, "lease")
+    check_lease(server, lease_id, conn, "settle")
     cost = fields.amount(message.get("cost"), "cost") if message.get("cost") is not None else None
     if cost is None:
         raise BadRequest("field 'cost' (the real cost to settle at) is required")
@@ -213,6 +233,7 @@ def show(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[
 def reset(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
     """Answer ``reset``: forget what a key spent (on one endpoint's buckets, if named)."""
     key = fields.text(message, "key")
+    check_admin(server.engine.table, conn.peer, f"reset key {key!r}")
     endpoint = fields.optional_text(message, "endpoint")
     now = server.clock.now()
     cleared = server.engine.reset(key, endpoint, now)
@@ -228,6 +249,7 @@ def reset(server: "Server", message: dict[str, Any], conn: "Connection") -> dict
 def report(server: "Server", message: dict[str, Any], conn: "Connection") -> dict[str, Any]:
     """Answer ``report``: apply what the provider said (a 429, its remaining count) to the key's buckets."""
     key = fields.text(message, "key")
+    check_key(server.restricted, key, conn.peer, "report")
     status = fields.integer(message, "status", 0, 100, 599)
     if status == 0:
         raise BadRequest("field 'status' (the provider's HTTP status) is required")
@@ -262,6 +284,7 @@ def routes(server: "Server", message: dict[str, Any], conn: "Connection") -> dic
 def reload(server: "Server", message: dict[str, Any], conn: "Connection") -> None:
     """Start reloading the tier table; the reply follows when the file has been read."""
     path = fields.optional_text(message, "path")
+    check_admin(server.engine.table, conn.peer, "reload the tier table")
     rid = message.get("id")
 
     async def run() -> None:

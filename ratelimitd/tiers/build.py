@@ -15,6 +15,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from . import fields
+from .access import parse_access
 from .buckets import FIELDS_OF_KIND, bucket_kind, parse_bucket
 from .merge import Origins
 from .model import BucketSpec, EndpointSpec, KeySpec, ProviderSpec, TierSpec, TierTable
@@ -24,10 +25,10 @@ __all__ = ["TOP_FIELDS", "PROVIDER_FIELDS", "ENDPOINT_FIELDS", "KEY_FIELDS", "bu
 
 Path = tuple[Any, ...]
 
-TOP_FIELDS = ("include", "providers", "keys")
+TOP_FIELDS = ("include", "providers", "keys", "access")
 PROVIDER_FIELDS = ("docs", "margin", "endpoints", "tiers", "routes", "replace")
 ENDPOINT_FIELDS = ("buckets", "cost")
-KEY_FIELDS = ("provider", "tier", "group", "overrides")
+KEY_FIELDS = ("provider", "tier", "group", "overrides", "allow")
 
 _q = fields.quote
 
@@ -51,7 +52,13 @@ def build_table(
     keys_raw = fields.table(raw.get("keys", {}), ("keys",), "keys", "[keys.NAME]", origins)
     keys = {name: _key(name, value, providers, providers_raw, origins, presets) for name, value in keys_raw.items()}
     _check_groups(keys, origins)
-    return TierTable(MappingProxyType(providers), MappingProxyType(keys), source, files)
+    admins = None
+    if "access" in raw:
+        access = fields.table(raw["access"], ("access",), "access", '{ admins = { groups = ["ratelimit-admin"] } }', origins)
+        fields.check_fields(access, ("admins",), ("access",), "access", origins)
+        if "admins" in access:
+            admins = parse_access(access["admins"], ("access", "admins"), "admins", origins)
+    return TierTable(MappingProxyType(providers), MappingProxyType(keys), source, files, admins)
 
 
 def _provider(name: str, value: Any, origins: Origins) -> ProviderSpec:
@@ -240,7 +247,8 @@ def _key(
                     f"raise the overridden limit or lower the endpoint's cost",
                     overrides_path + (bucket.name,),
                 )
-    return KeySpec(name, provider, tier_name, buckets, tier.info, group, frozenset(overridden))
+    allow = parse_access(raw["allow"], path + ("allow",), f"allow of {what}", origins) if "allow" in raw else None
+    return KeySpec(name, provider, tier_name, buckets, tier.info, group, frozenset(overridden), allow)
 
 
 def _override(

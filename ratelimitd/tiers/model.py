@@ -32,6 +32,7 @@ __all__ = [
     "EndpointSpec",
     "TierSpec",
     "ProviderSpec",
+    "Access",
     "KeySpec",
     "Route",
     "TierTable",
@@ -209,6 +210,26 @@ class ProviderSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Access:
+    """Who may do something: users and groups, resolved to ids when the table is loaded.
+
+    ``names`` keeps how the table wrote them, for messages. A peer is allowed
+    when its uid is listed or any of its groups (primary or supplementary) is.
+    """
+
+    uids: frozenset[int] = frozenset()
+    gids: frozenset[int] = frozenset()
+    names: tuple[str, ...] = ()
+
+    def allows(self, uid: int, gids: "frozenset[int] | tuple[int, ...]") -> bool:
+        """Report whether a peer with ``uid`` and groups ``gids`` is listed."""
+        return uid in self.uids or not self.gids.isdisjoint(gids)
+
+    def __str__(self) -> str:
+        return ", ".join(self.names) if self.names else "nobody"
+
+
+@dataclass(frozen=True, slots=True)
 class KeySpec:
     """A local alias for one API key, with its tier's buckets after the key's overrides.
 
@@ -223,6 +244,7 @@ class KeySpec:
     info: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     group: str | None = None
     overrides: frozenset[str] = frozenset()
+    allow: Access | None = None  # who may acquire, report and release on this key (None: anyone)
 
     def owner(self, bucket: BucketSpec) -> str:
         """Return whose state ``bucket`` is for this key: the key's name, or ``group:NAME``."""
@@ -252,6 +274,7 @@ class TierTable:
     keys: Mapping[str, KeySpec]
     source: str = "<memory>"
     files: tuple[str, ...] = ()
+    admins: Access | None = None  # besides root and the daemon's own user: who may reload, reset, release others' leases
 
     def key(self, name: str) -> KeySpec:
         """Return the key called ``name``, or raise ``UnknownKey``."""

@@ -87,7 +87,7 @@ BAD = {
     "unknown key field": (
         TABLE + 'secret = "abc"\n',
         "keys.k.secret",
-        'unknown field "secret" in key "k"; accepted: provider, tier, group, overrides',
+        'unknown field "secret" in key "k"; accepted: provider, tier, group, overrides, allow',
     ),
     "not TOML": (
         "[providers.p\n",

@@ -41,7 +41,7 @@ CASES = {
     "top-level typo": (
         'provders = {}\n' + PROVIDER,
         "provders",
-        'unknown field "provders" in the tier table (did you mean "providers"?); accepted: include, providers, keys',
+        'unknown field "provders" in the tier table (did you mean "providers"?); accepted: include, providers, keys, access',
     ),
     "provider typo": (
         PROVIDER.replace("docs =", "doc ="),
@@ -63,7 +63,7 @@ CASES = {
     "key typo": (
         key('provider = "p"\ntier = "t"\nsecret = "abc"'),
         "keys.k.secret",
-        'unknown field "secret" in key "k"; accepted: provider, tier, group, overrides',
+        'unknown field "secret" in key "k"; accepted: provider, tier, group, overrides, allow',
     ),
     # rates, durations, amounts
     "bad rate unit": (bucket('{ rate = "60/1x" }'), f"{BUCKET}.rate", f'"60/1x" is not a rate: {RATE_FORMS}'),

@@ -35,6 +35,7 @@ __all__ = [
     "ShuttingDown",
     "InternalError",
     "ERRORS",
+    "ResourceLimit",
     "error_from_reply",
 ]
 
@@ -144,6 +145,12 @@ class ShuttingDown(RequestFailed):
     code = "shutting-down"
 
 
+class ResourceLimit(RequestFailed):
+    """This client reached one of the daemon's per-client limits (connections, waiters, unread replies)."""
+
+    code = "resource-limit"
+
+
 class InternalError(RequestFailed):
     """The daemon failed while handling the request; it carries on."""
 
@@ -165,6 +172,7 @@ ERRORS: dict[str, type[RequestFailed]] = {
         UnknownLease,
         Forbidden,
         ShuttingDown,
+        ResourceLimit,
         InternalError,
     )
 }

@@ -79,7 +79,12 @@ def _applied_text(key: str, endpoint: str, said: dict[str, Any], applied: list[d
 @click.command("report")
 @click.argument("key")
 @click.argument("endpoint")
-@click.option("--status", type=click.IntRange(100, 599), default=None, help="The HTTP status the provider answered. [default: from --dump-header]")
+@click.option(
+    "--status",
+    type=click.IntRange(100, 599),
+    default=None,
+    help="The HTTP status the provider answered. [default: from --dump-header]",
+)
 @click.option(
     "--header",
     "-H",
@@ -98,7 +103,9 @@ def _applied_text(key: str, endpoint: str, said: dict[str, Any], applied: list[d
     help="The response's status line and headers as curl -D FILE wrote them (the last response, after redirects).",
 )
 @click.option("--body", type=click.File("rb"), default=None, metavar="FILE|-", help="The response body (- for stdin).")
-@click.option("--bucket", default=None, help="The bucket that refused, if the provider named it. [default: from the body's scope]")
+@click.option(
+    "--bucket", default=None, help="The bucket that refused, if the provider named it. [default: from the body's scope]"
+)
 @click.option("--provider", default=None, help="Read the body as this provider's. [default: KEY's provider]")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON: the fields reported and the daemon's 'applied' list.")
 @click.pass_obj

@@ -76,7 +76,9 @@ def _field_path(field: str) -> list[Any]:
     return [name, int(rest[:-1])] if rest else [name]
 
 
-def _check_cost(route: UrlRoute, endpoint: EndpointSpec, tiers: Mapping[str, TierSpec], path: Path, origins: Origins) -> None:
+def _check_cost(
+    route: UrlRoute, endpoint: EndpointSpec, tiers: Mapping[str, TierSpec], path: Path, origins: Origins
+) -> None:
     for tier in tiers.values():
         buckets = [tier.buckets.get(name) for name in endpoint.buckets]
         if None in buckets:

@@ -224,6 +224,16 @@ CASES = {
         {"status": 200},
         {},
     ),
+    "a retry_after over a day is sent as a day (Houdini's day window)": (
+        (429, {}, '{"code": 429, "extensions": {"retryAfter": 200000}}', "houdini"),
+        {"status": 429, "retry_after": 86400.0},
+        {"retry_after": 200000.0},
+    ),
+    "a reset that is no time is left out of the report": (
+        (200, {"X-RateLimit-Reset": "99999999999", "X-RateLimit-Remaining": "1"}, None, None),
+        {"status": 200, "remaining": 1},
+        {"reset_at": 99999999999.0},
+    ),
     "a plain 500": (
         (500, {}, None, None),
         {"status": 500},
@@ -362,3 +372,34 @@ def test_report_fields_make_amounts_exact():
         "limit": 300,
         "retry_after": 12.0,
     }
+
+
+# -- whatever a server sends, the parser does not raise ----------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_names = st.sampled_from(["Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "RateLimit-Reset", "X-Other"])
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["retry_after", "retryAfter", "reset_at", "limit", "windowMs", "scope", "code", "type", "errors", "extensions", "message", "x"]),
+        inner,
+        max_size=5,
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.integers(100, 599),
+    headers=st.lists(st.tuples(_names, st.text(max_size=30)), max_size=6),
+    body=st.one_of(st.none(), st.binary(max_size=200), _json.map(lambda value: __import__("json").dumps(value))),
+)
+def test_anything_a_server_sends_degrades_without_raising(status, headers, body):
+    feedback = parse_response(status, headers, body, "polynode", now=NOW)
+    fields = feedback.as_report_fields()
+    report_fields(**fields)  # and what it produced is a valid report, within the daemon's bounds
+    assert fields.get("retry_after", 0) <= 86400 and fields.get("reset_at", 0) <= 1e10
+    assert feedback.status in (status, 429)

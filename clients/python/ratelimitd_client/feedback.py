@@ -48,6 +48,8 @@ __all__ = [
     "FAILED",
     "SCOPE_BUCKETS",
     "MAX_BODY",
+    "MAX_RETRY_AFTER",
+    "MAX_RESET_AT",
     "Feedback",
     "parse_response",
     "parse_retry_after",
@@ -69,6 +71,11 @@ SCOPE_BUCKETS: dict[str, dict[str, str]] = {
 # Bodies longer than this are not parsed: the refusals above are a few hundred
 # bytes, and a client must not buffer a large download to look for them.
 MAX_BODY = 64 * 1024
+
+# What the daemon accepts in a report (docs/protocol.md): a retry_after over a day is sent as a
+# day (the next call learns the rest), a reset_at past 1e10 (year 2286) is not a time and is left out.
+MAX_RETRY_AFTER = 86400.0
+MAX_RESET_AT = 1e10
 
 # the magnitude rule of reset values (see the module docstring)
 UNIX_MS_FROM = 10**12
@@ -128,12 +135,20 @@ class Feedback:
         return None
 
     def as_report_fields(self) -> dict[str, Any]:
-        """Return the fields of a ``report`` request (without ``key``/``endpoint``): ``status`` and those known."""
+        """Return the fields of a ``report`` request (without ``key``/``endpoint``): ``status`` and those known.
+
+        A ``retry_after`` over ``MAX_RETRY_AFTER`` is sent as that; a ``reset_at``
+        past ``MAX_RESET_AT`` is left out (the daemon would refuse the report).
+        """
         fields: dict[str, Any] = {"status": self.status}
         for name in ("bucket", "retry_after", "reset_at", "remaining", "limit", "window"):
             value = getattr(self, name)
             if value is not None:
                 fields[name] = value
+        if "retry_after" in fields:
+            fields["retry_after"] = min(fields["retry_after"], MAX_RETRY_AFTER)
+        if fields.get("reset_at", 0) > MAX_RESET_AT:
+            del fields["reset_at"]
         return fields
 
 

@@ -63,7 +63,9 @@ def compile_path(pattern: str) -> re.Pattern[str]:
     for index, segment in enumerate(segments):
         if segment == "*":
             if index != len(segments) - 1:
-                raise RouteError("path", f"in path pattern {pattern!r}, \"*\" may only be the last segment (it matches the rest)")
+                raise RouteError(
+                    "path", f"in path pattern {pattern!r}, \"*\" may only be the last segment (it matches the rest)"
+                )
             parts.append("(?:/.*)?")
         elif _NAME.match(segment):
             parts.append("/[^/]+")

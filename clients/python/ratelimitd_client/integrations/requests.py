@@ -83,7 +83,15 @@ class RateLimitedAdapter(HTTPAdapter):
         self._sleep = sleep
         self._rng = rng
 
-    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:  # type: ignore[override]
+    def send(  # type: ignore[override]
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
         """Send ``request``: through the permit, report and retry steps when it is routed, else as it is."""
         send = super().send
         target = self.gate.target(request.method or "GET", request.url or "")

@@ -18,7 +18,7 @@ from . import fields
 from .merge import Origins
 from .model import EndpointSpec, TierSpec
 
-__all__ = ["ROUTE_FIELDS", "parse_routes", "routes_reply"]
+__all__ = ["ROUTE_FIELDS", "parse_routes"]
 
 Path = tuple[Any, ...]
 
@@ -93,7 +93,3 @@ def _check_cost(
                     path,
                 )
 
-
-def routes_reply(provider_name: str, routes: tuple[UrlRoute, ...]) -> dict[str, Any]:
-    """Return the body of the ``routes`` reply (docs/protocol.md): the provider's name and its routes in order."""
-    return {"provider": provider_name, "routes": [route.to_wire() for route in routes]}

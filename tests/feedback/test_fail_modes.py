@@ -11,7 +11,6 @@ import logging
 
 import httpx
 import pytest
-import requests
 
 from ratelimitd_client import DaemonUnavailable
 from ratelimitd_client.integrations import AsyncRateLimitedTransport, RateLimitedSession, RateLimitedTransport

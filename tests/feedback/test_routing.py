@@ -12,7 +12,6 @@ import pytest
 
 from ratelimitd.errors import ConfigError
 from ratelimitd.tiers import load_text
-from ratelimitd.tiers.routes import routes_reply
 from ratelimitd_client import ProtocolError
 from ratelimitd_client.routing import RouteError, RouteTable, UrlRoute, compile_path, normalize_path, parse_route
 
@@ -198,7 +197,7 @@ endpoint = "rest"
         ("/v3/trades", "heavy", "api.example.com", ("GET",), 2),
         ("/v3/*", "rest", None, None, None),
     ]
-    assert routes_reply("p", routes)["routes"][1] == {
+    assert routes[1].to_wire() == {
         "host": None, "methods": None, "path": "/v3/*", "endpoint": "rest", "cost": None,
     }
 

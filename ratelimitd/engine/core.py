@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import heapq
 from bisect import insort
-from decimal import Decimal
 from typing import Any, Iterable
 
 from ratelimitd_client.amounts import Amount
 
-from ..errors import BadRequest, CostTooLarge, RequestError, UnknownLease
+from ..errors import CostTooLarge, RequestError
 from ..tiers.model import BucketSpec, Route, TierTable
-from ..units import NS_PER_SECOND, format_duration, seconds
 from ..limits.holding import NEVER
 from .bucket import HOLDING_KINDS, Bucket, is_strict
 from .decision import Decision
-from .leases import DEFAULT_SETTLE_WITHIN, Lease, LeaseBook, LeaseRequest
+from .describing import Describing, describe_bucket
+from .lease_ops import LeaseOps
+from .leases import LeaseBook, LeaseRequest
 from .waiting import Waiter
 
 __all__ = ["Engine", "Answer", "describe_bucket"]
@@ -67,7 +67,7 @@ class _Compiled:
                 self.capacity_bucket = spec
 
 
-class Engine:
+class Engine(LeaseOps, Describing):
     """The state of every bucket under one tier table (see the module docstring)."""
 
     def __init__(self, table: TierTable, strict_default: bool = False, run_tag: str = "L") -> None:
@@ -301,189 +301,6 @@ class Engine:
                 refusing = max(waiter.buckets, key=lambda bucket: bucket.wait(waiter.cost, now))
                 answers.append((waiter, self._denied(waiter.buckets, waiter.cost, now, "timeout", refusing)))
 
-    # -- leases -----------------------------------------------------------------------------
-
-    def _scoped(self, compiled: _Compiled, extras: LeaseRequest | None) -> tuple[Bucket, ...]:
-        """Return the route's buckets with each ``per`` bucket resolved to the request's scope value."""
-        scopes = extras.scopes if extras is not None else {}
-        key = compiled.route.key
-        buckets = []
-        for spec, bucket in zip(compiled.route.buckets, compiled.buckets):
-            per = getattr(spec, "per", None)
-            if not per:
-                buckets.append(bucket)
-                continue
-            if per == "connection":
-                value = None if extras is None or extras.connection is None else str(extras.connection)
-            else:
-                value = scopes.get(per)
-            if not isinstance(value, str) or not value:
-                raise BadRequest(
-                    f"endpoint {compiled.route.endpoint.name!r} needs scope {per!r}: bucket {spec.name!r} counts "
-                    f"per {per}; pass scopes={{{per!r}: …}}"
-                )
-            if per == "lease" and self.leases.by_id.get(value) is None:
-                raise UnknownLease(f"scope 'lease' names lease {value!r}, which is not held")
-            buckets.append(self._bucket(f"{key.owner(spec)}/{per}={value}", spec))
-        return tuple(buckets)
-
-    def _grant(
-        self,
-        key: str,
-        endpoint: str,
-        compiled: _Compiled,
-        buckets: tuple[Bucket, ...],
-        cost: Amount,
-        now: int,
-        token: Any,
-        extras: LeaseRequest | None,
-    ) -> Decision:
-        """Charge ``buckets`` and, where the endpoint holds something or reserves, open a lease."""
-        lease = None
-        if compiled.holds or (extras is not None and extras.reserve):
-            lease = self.leases.new(key, endpoint, token, extras.holder if extras else None, now)
-        for bucket in buckets:
-            holding = bucket.holding
-            if holding is not None and lease is not None:
-                if holding.wait(cost, now):
-                    self._evict_for(bucket, cost, now)
-                holding.hold(lease.id, cost)
-                lease.holdings.append(bucket)
-                spec = bucket.spec
-                if spec.ttl is not None:
-                    lease.ttl = spec.ttl if lease.ttl is None else min(lease.ttl, spec.ttl)
-                if spec.idle is not None:
-                    lease.idle = spec.idle if lease.idle is None else min(lease.idle, spec.idle)
-            elif bucket.spec.kind == "time-quota" and lease is not None:
-                left = bucket.limiters[0].remaining(now) if bucket.limiters else None
-                lease.time_buckets.append(bucket)
-                if left is not None:
-                    ends = now + int(left * NS_PER_SECOND)
-                    lease.ends_at = ends if lease.ends_at is None else min(lease.ends_at, ends)
-            else:
-                bucket.charge(cost, now)
-                if lease is not None and extras is not None and extras.reserve:
-                    lease.reserved.append((bucket, cost))
-            self.dirty.add(bucket)
-        if lease is not None:
-            if extras is not None and extras.reserve:
-                ends = now + extras.reserve
-                lease.ends_at = ends if lease.ends_at is None else min(lease.ends_at, ends)
-            parent_id = extras.scopes.get("lease") if extras is not None else None
-            if parent_id is not None and parent_id in self.leases.by_id:
-                lease.parent = self.leases.by_id[parent_id]
-                lease.parent.children.append(lease)
-            self.leases.schedule(lease)
-        self.grants += 1
-        decision = self._granted(buckets, now)
-        decision.strict = compiled.strict
-        if lease is not None:
-            decision.extra = {"lease": lease.id}
-        return decision
-
-    def _evict_for(self, bucket: Bucket, cost: Amount, now: int) -> None:
-        """Take the oldest leases away from ``bucket`` until ``cost`` fits (``when_full = "evict-oldest"``)."""
-        holding = bucket.holding
-        assert holding is not None and holding.limit is not None
-        while holding.held + cost > holding.limit:
-            oldest = holding.oldest()
-            if oldest is None:
-                return
-            lease = self.leases.by_id.get(oldest)
-            if lease is None:
-                holding.release(oldest)  # a slot whose lease record is gone: free it
-                continue
-            self.end_lease(lease, now, "evicted", bucket=bucket.name)
-
-    def end_lease(self, lease: Lease, now: int, reason: str | None, **extra: Any) -> list[str]:
-        """End ``lease`` and its children; give back what they hold; tell the holder unless it asked.
-
-        ``reason`` None means its holder released it (or its connection closed):
-        nobody needs telling. Returns the ids of every lease ended.
-        """
-        if not lease.live:
-            return []
-        ended = []
-        for child in list(lease.children):
-            ended += self.end_lease(child, now, reason and "parent-ended")
-        lease.live = False
-        for bucket in lease.holdings:
-            holding = bucket.holding
-            if holding is not None:
-                holding.release(lease.id)
-                self.dirty.add(bucket)
-                if not holding.held and not bucket.limiters and "/" in bucket.owner:
-                    self._buckets.pop((bucket.owner, bucket.name), None)  # a per-wallet count gone to zero
-                    self.removed.add((bucket.owner, bucket.name))
-        held_ns = now - lease.created
-        for bucket in lease.time_buckets:
-            if bucket.limiters and held_ns > 0:
-                bucket.limiters[0].charge(Decimal(held_ns) / NS_PER_SECOND, now)
-                self.dirty.add(bucket)
-        if lease.parent is not None and lease in lease.parent.children:
-            lease.parent.children.remove(lease)
-        self.leases.by_id.pop(lease.id, None)
-        if reason is not None:
-            self.leases.notify(lease, reason, **extra)
-        return ended + [lease.id]
-
-    def _why_ended(self, lease: Lease, now: int) -> str:
-        if lease.token is None:
-            return "orphaned"
-        if lease.ends_at is not None and lease.ends_at <= now:
-            return "reservation-expired" if lease.reserved else "time-quota"
-        if lease.ttl is not None and lease.created + lease.ttl <= now:
-            return "ttl"
-        return "idle"
-
-    def release(self, lease_id: str, now: int) -> list[str]:
-        """Release ``lease_id`` (and its children) at its holder's request; return the ids released.
-
-        A reservation released without a settle stays charged in full. Call
-        ``service`` afterwards: waiters may now fit.
-        """
-        lease = self.leases.by_id.get(lease_id)
-        if lease is None:
-            raise UnknownLease(f"lease {lease_id!r} is not held (released, ended, or from an unknown daemon run)")
-        return self.end_lease(lease, now, None)
-
-    def renew(self, lease_id: str, now: int, token: Any = None) -> Lease:
-        """Mark ``lease_id`` as in use at ``now`` (resetting its idle timeout); adopt it if it was orphaned."""
-        lease = self.leases.by_id.get(lease_id)
-        if lease is None:
-            raise UnknownLease(f"lease {lease_id!r} is not held (released, ended, or from an unknown daemon run)")
-        lease.renewed = now
-        if lease.token is None and token is not None:
-            lease.token = token
-            lease.ends_at = None if not lease.reserved else lease.ends_at
-        self.leases.schedule(lease)
-        return lease
-
-    def settle(self, lease_id: str, cost: Amount, now: int) -> Amount:
-        """Settle reservation ``lease_id`` at its real ``cost``; return the difference charged (negative: refunded)."""
-        lease = self.leases.by_id.get(lease_id)
-        if lease is None or not lease.reserved:
-            raise UnknownLease(f"no reservation {lease_id!r} is open (settled, expired, or never made)")
-        difference: Amount = 0
-        for bucket, reserved in lease.reserved:
-            difference = cost - reserved
-            if difference > 0:
-                for limiter in bucket.limiters:
-                    limiter.charge_at(difference, now)  # the provider already counted it: record it, fit or not
-            elif difference < 0:
-                bucket.refund(-difference, now)
-            self.dirty.add(bucket)
-        lease.reserved = []
-        self.end_lease(lease, now, None)
-        return difference
-
-    def release_all(self, lease_ids: Iterable[str], now: int) -> None:
-        """Release every lease of ``lease_ids`` still held (a connection closed)."""
-        for lease_id in lease_ids:
-            lease = self.leases.by_id.get(lease_id)
-            if lease is not None:
-                self.end_lease(lease, now, None)
-
     # -- administration ---------------------------------------------------------------------
 
     def reload(self, table: TierTable, now: int) -> list[Answer]:
@@ -565,95 +382,3 @@ class Engine:
     def buckets(self) -> Iterable[Bucket]:
         """Return every live bucket (those that were ever used or restored)."""
         return self._buckets.values()
-
-    def show(self, key: str, now: int) -> dict[str, Any]:
-        """Return what ``show`` reports for ``key``: its provider, tier and every bucket's use at ``now``."""
-        spec = self.table.key(key)
-        buckets = []
-        for bucket_spec in spec.buckets.values():
-            owner = spec.owner(bucket_spec)
-            bucket = self._buckets.get((owner, bucket_spec.name)) or Bucket(owner, bucket_spec)
-            waiting = sum(1 for waiter in self._queue if waiter.live and bucket in waiter.buckets)
-            description = describe_bucket(bucket, now, waiting=waiting, leases=self.leases.by_id)
-            if getattr(bucket_spec, "per", None):
-                prefix = f"{owner}/"
-                description["scopes"] = {
-                    other.owner[len(prefix):]: describe_bucket(other, now, leases=self.leases.by_id)
-                    for (who, name), other in self._buckets.items()
-                    if name == bucket_spec.name and who.startswith(prefix)
-                }
-            buckets.append(description)
-        return {
-            "key": spec.name,
-            "provider": spec.provider.name,
-            "tier": spec.tier,
-            "group": spec.group,
-            "docs": spec.provider.docs,
-            "info": dict(spec.info),
-            "endpoints": {name: list(e.buckets) for name, e in spec.provider.endpoints.items()},
-            "buckets": buckets,
-        }
-
-
-def describe_bucket(
-    bucket: Bucket, now: int, usage: bool = True, waiting: int = 0, leases: dict[str, Lease] | None = None
-) -> dict[str, Any]:
-    """Return the wire description of ``bucket``: its spec, and with ``usage`` its state at ``now``."""
-    spec = bucket.spec
-    rates = []
-    for index, rate in enumerate(spec.rates):
-        entry: dict[str, Any] = {
-            "rate": str(rate),
-            "limit": rate.limit,
-            "window": seconds(rate.window),
-            "window_text": format_duration(rate.window),
-            "margin": seconds(rate.margin),
-        }
-        if rate.burst is not None:
-            entry["burst"] = rate.burst
-        if usage and index < len(bucket.limiters):
-            limiter = bucket.limiters[index]
-            entry["used"] = limiter.used(now)
-            entry["remaining"] = limiter.remaining(now)
-            entry["reset"] = seconds(limiter.reset_after(now))
-        rates.append(entry)
-    description: dict[str, Any] = {
-        "name": spec.name,
-        "kind": spec.kind,
-        "algorithm": spec.algorithm,
-        "scope": spec.scope,
-        "owner": bucket.owner,
-        "rates": rates,
-    }
-    if spec.max_cost is not None:
-        description["max_cost"] = spec.max_cost
-    for field_name in ("concurrent", "when_full", "ttl", "idle", "count_limit", "per", "durability"):
-        value = getattr(spec, field_name, None)
-        if value is not None and (spec.kind != "rate" or field_name == "durability"):
-            description[field_name] = seconds(value) if field_name in ("ttl", "idle") else value
-    quota = getattr(spec, "quota", None)
-    if quota is not None:
-        description["quota"] = {"limit": quota.limit, "period": quota.period, "timezone": quota.timezone, "on_exhaust": quota.on_exhaust}
-    if usage and bucket.holding is not None:
-        holding = bucket.holding
-        description["held"] = holding.held
-        description["leases"] = [
-            {"amount": amount, **(leases[lease_id].describe(now) if leases and lease_id in leases else {"lease": lease_id})}
-            for lease_id, amount in holding.by_lease.items()
-        ]
-    if usage and quota is not None and bucket.limiters:
-        limiter = bucket.limiters[0]
-        description["balance"] = {
-            "used": limiter.used(now),
-            "remaining": limiter.remaining(now),
-            "period_end": seconds(limiter.period_end(now)),
-            **({"overage": limiter.overage(now)} if hasattr(limiter, "overage") else {}),
-            **({"billed": limiter.billed(now)} if hasattr(limiter, "billed") else {}),
-        }
-    if usage:
-        description["waiters"] = waiting
-        description["held_until"] = seconds(bucket.held_until) if bucket.held_until > now else None
-        description["feedback"] = {
-            name: seconds(value) if name.startswith("last_") else value for name, value in bucket.feedback.items()
-        }
-    return description

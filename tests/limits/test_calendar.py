@@ -347,7 +347,8 @@ SHIFTED_AHEAD = [
     ("restart on a timeline 5 s ahead", at(2024, 1, 31, 12), "roundtrip", 5 * S, None),
     ("February by the calendar, the dumped period not yet over", at(2024, 2, 1, 0, 0, 2), "used", None, 60),
     ("when it is, February starts fresh (not a month later)", at(2024, 2, 1, 0, 0, 5), "used", None, 0),
-    ("and ends with the calendar's February", at(2024, 2, 1, 0, 0, 5), "period", None, (at(2024, 2, 1), at(2024, 3, 1))),
+    ("and ends with the calendar's February", at(2024, 2, 1, 0, 0, 5), "period", None,
+     (at(2024, 2, 1), at(2024, 3, 1))),
 ]
 
 
@@ -361,7 +362,8 @@ CLOCK_BACK = [
     ("the clock steps back into January", at(2024, 1, 31, 23, 59), "used", None, 80),
     ("the period is not turned back", at(2024, 1, 31, 23, 59), "period", None, (at(2024, 2, 1), at(2024, 3, 1))),
     ("a charge there counts in February", at(2024, 1, 31, 23, 59), "acquire", 20, 0),
-    ("full: the wait is to February's end", at(2024, 1, 31, 23, 59), "wait", 1, at(2024, 3, 1) - at(2024, 1, 31, 23, 59)),
+    ("full: the wait is to February's end", at(2024, 1, 31, 23, 59), "wait", 1,
+     at(2024, 3, 1) - at(2024, 1, 31, 23, 59)),
     ("forward again: all 100 counted", at(2024, 2, 2), "used", None, 100),
     ("a correction stamped in January counts nowhere", at(2024, 2, 2), "charge_at", (5, at(2024, 1, 15)), None),
     ("still 100", at(2024, 2, 2), "used", None, 100),
@@ -385,7 +387,8 @@ RETUNE = [
     ("nothing left", at(2024, 5, 10), "remaining", None, 0),
     ("a higher one", at(2024, 5, 11), "retune", Quota(200, "month"), None),
     ("140 left", at(2024, 5, 11), "remaining", None, 140),
-    ("a new billing day carries the use into its period", at(2024, 5, 12), "retune", Quota(200, "month", anchor=15), None),
+    ("a new billing day carries the use into its period", at(2024, 5, 12), "retune",
+     Quota(200, "month", anchor=15), None),
     ("the period of now on the new calendar", at(2024, 5, 12), "period", None, (at(2024, 4, 15), at(2024, 5, 15))),
     ("use kept", at(2024, 5, 12), "used", None, 60),
     ("the new calendar turns on the 15th", at(2024, 5, 15), "used", None, 0),

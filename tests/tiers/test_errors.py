@@ -167,10 +167,14 @@ CASES = {
     "bad idle": (bucket('{ concurrent = 1, idle = "45min" }'), f"{BUCKET}.idle", f'"45min" is not a duration: {DURATION_FORMS}'),
     # capacity counts
     "zero capacity": (
-        bucket("{ capacity = 0 }"), f"{BUCKET}.capacity", "0 is not a valid capacity: write a positive integer (e.g. 1, 10)"
+        bucket("{ capacity = 0 }"),
+        f"{BUCKET}.capacity",
+        "0 is not a valid capacity: write a positive integer (e.g. 1, 10)",
     ),
     "fractional capacity": (
-        bucket("{ capacity = 2.5 }"), f"{BUCKET}.capacity", "2.5 is not a valid capacity: write a positive integer (e.g. 1, 10)"
+        bucket("{ capacity = 2.5 }"),
+        f"{BUCKET}.capacity",
+        "2.5 is not a valid capacity: write a positive integer (e.g. 1, 10)",
     ),
     "per not a string": (
         bucket("{ capacity = 2, per = 5 }"),

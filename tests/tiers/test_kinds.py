@@ -147,7 +147,7 @@ def test_a_quota_in_a_time_zone():
 @pytest.mark.skipif(not has_zone("Europe/Berlin"), reason="no IANA time zone database on this machine (tzdata)")
 def test_an_unknown_time_zone_names_its_path_and_the_closest(tmp_path):
     file = tmp_path / "tiers.toml"
-    file.write_text(PROVIDER.replace('rest = { rate = "60/1m" }', 'rest = { quota = "1/day", timezone = "Europe/Berln" }'))
+    file.write_text(PROVIDER.replace('{ rate = "60/1m" }', '{ quota = "1/day", timezone = "Europe/Berln" }'))
     with pytest.raises(ConfigError) as error:
         load_file(file)
     assert (error.value.path, error.value.detail) == (
@@ -166,7 +166,7 @@ def test_a_machine_without_tzdata_is_told_so_and_utc_still_loads(tmp_path, monke
     monkeypatch.setattr(calendar, "TZPATH", ("/usr/share/zoneinfo",))
     assert bucket('{ quota = "1/day", timezone = "UTC" }').quota.timezone == "UTC"
     file = tmp_path / "tiers.toml"
-    file.write_text(PROVIDER.replace('rest = { rate = "60/1m" }', 'rest = { quota = "1/day", timezone = "Asia/Tokyo" }'))
+    file.write_text(PROVIDER.replace('{ rate = "60/1m" }', '{ quota = "1/day", timezone = "Asia/Tokyo" }'))
     with pytest.raises(ConfigError) as error:
         load_file(file)
     assert (error.value.path, error.value.detail) == (
@@ -196,7 +196,12 @@ per_wallet = { capacity = 2, per = "wallet" }
 [keys.k]
 provider = "p"
 tier = "t"
-overrides = { filters = { max_cost = 50000 }, credits = { quota = "25000/month", anchor = 15 }, per_wallet = { capacity = 100 }, rest = { max_cost = 5 } }
+
+[keys.k.overrides]
+filters = { max_cost = 50000 }
+credits = { quota = "25000/month", anchor = 15 }
+per_wallet = { capacity = 100 }
+rest = { max_cost = 5 }
 """
 
 
@@ -214,9 +219,9 @@ def test_overrides_of_the_new_kinds():
 
 
 def test_an_override_may_turn_a_cap_into_a_limit_of_another_kind():
-    text = OVERRIDES.replace("overrides = {", 'overrides = { subscribe_cap = { unlimited = true }, ', 1).replace(
+    text = OVERRIDES.replace(
         "per_wallet = { capacity = 2", 'subscribe_cap = { max_cost = 10 }\nper_wallet = { capacity = 2'
-    )
+    ) + "subscribe_cap = { unlimited = true }\n"  # into [keys.k.overrides], the last table
     assert load_text(text).key("k").buckets["subscribe_cap"].kind == "unlimited"
 
 

@@ -323,7 +323,8 @@ def test_houdini_preset():
     for name, limits in HOUDINI.items():
         tier = provider.tiers[name]
         assert {bucket: shape(spec) for bucket, spec in tier.buckets.items()} == dict(
-            rate(endpoint, (minute, "1m"), (hour, "1h"), (day, "1d")) for endpoint, (minute, hour, day) in limits.items()
+            rate(endpoint, (minute, "1m"), (hour, "1h"), (day, "1d"))
+            for endpoint, (minute, hour, day) in limits.items()
         ), name
         assert dict(tier.info) == {}
         for endpoint in limits:

@@ -228,7 +228,7 @@ class Quota:
         """
         return _ns(dt.datetime(date.year, date.month, date.day, tzinfo=zone))
 
-    def calendar(self) -> tuple[str, int | None, str]:
+    def calendar(self) -> tuple[str, int, str]:
         """Return what places the periods: ``(period, anchor, timezone)``."""
         return self.period, self.anchor, self.timezone
 

@@ -144,18 +144,12 @@ BACKENDS: list[Backend] = [
             server_what="none (embedded)"),
     Backend("floor-trio-stream-pipe", f"floor: Trio `SocketStream`, {PIPELINE_DEPTH} in flight", "pipelined",
             _floor("trio-stream"), _pipe("bench")),
-    Backend("floor-trio-lowlevel-pipe", f"floor: Trio `wait_readable` + stdlib socket, {PIPELINE_DEPTH} in flight",
-            "pipelined", _floor("trio-lowlevel"), _pipe("bench")),
-    Backend("floor-asyncio-pipe", f"floor: asyncio streams, {PIPELINE_DEPTH} in flight", "pipelined",
-            _floor("asyncio"), _pipe("bench")),
     Backend("rl-log-pipe", f"ratelimitd, sliding log, {PIPELINE_DEPTH} in flight (raw frames)", "pipelined",
             _ratelimitd("bench-log"), _pipe("bench-log")),
     Backend("rl-log-async", f"ratelimitd, sliding log, `AsyncClient` (asyncio), {PIPELINE_DEPTH} tasks", "pipelined",
             _with_client(_ratelimitd("bench-log")), _async("bench-log")),
     Backend("rl-log-unloaded", "ratelimitd, sliding log, `Client`, 1 client", "unloaded",
             _with_client(_ratelimitd("bench-log")), _client("bench-log"), clients=1),
-    Backend("rl-log-raw-unloaded", "ratelimitd, sliding log, thin raw client, 1 client", "unloaded",
-            _ratelimitd("bench-log"), _raw("bench-log"), clients=1),
     Backend("floor-trio-stream-unloaded", "floor: Trio `SocketStream`, 1 client", "unloaded",
             _floor("trio-stream"), _raw("bench"), clients=1),
 ]  # fmt: skip
@@ -164,5 +158,5 @@ BACKENDS: list[Backend] = [
 REFERENCE = {
     "one": ("rl-log", "rl-log-raw"),
     "pipelined": ("rl-log-pipe",),
-    "unloaded": ("rl-log-unloaded", "rl-log-raw-unloaded"),
+    "unloaded": ("rl-log-unloaded",),
 }

@@ -23,7 +23,7 @@ def test_run_holds_the_lease_while_the_command_runs_and_releases_it_after(short_
             conn.send(granted(request["id"], remaining=None, scope="ws", lease=17))
         elif request["op"] == "release":
             released_after_the_command.append(marker.exists())
-            conn.send({"id": request["id"], "released": True})
+            conn.send({"id": request["id"], "released": [request["lease"]]})
 
     with FakeDaemon(path, handler) as fake:
         result = ctl("--socket", path, "run", "research", "ws", "--", sys.executable, "-c", f"open({str(marker)!r}, 'w')")

@@ -109,7 +109,7 @@ async def golden_session(path: str) -> None:
 async def denied_and_permit(path: str) -> None:
     def answer(conn: FakeConnection, request: Any) -> None:
         if request["op"] == "release":
-            conn.send({"id": request["id"], "released": True})
+            conn.send({"id": request["id"], "released": [request["lease"]]})
         elif request["key"] == "ws":
             conn.send(granted(request["id"], lease="L1"))
         else:

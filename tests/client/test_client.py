@@ -36,7 +36,7 @@ def golden(conn: FakeConnection, request: Any) -> None:
     op = request["op"]
     name = {"acquire": "acquire-granted"}.get(op, op)
     if op == "release":
-        conn.send({"id": request["id"], "released": True})
+        conn.send({"id": request["id"], "released": [request["lease"]]})
         return
     conn.send(frame("reply", name, request["id"]))
 
@@ -146,15 +146,15 @@ def test_permit_yields_the_granted_permit(daemon: FakeDaemon) -> None:
 def test_permit_releases_its_lease_on_exit_even_after_an_error(sock_path: str) -> None:
     def leases(conn: FakeConnection, request: Any) -> None:
         if request["op"] == "acquire":
-            conn.send(granted(request["id"], lease=17))
+            conn.send(granted(request["id"], lease="L-17"))
         else:
-            conn.send({"id": request["id"], "released": True})
+            conn.send({"id": request["id"], "released": [request["lease"]]})
 
     with FakeDaemon(sock_path, leases) as fake, Client(sock_path) as client:
         with pytest.raises(KeyError), client.permit("research", "ws") as permit:
-            assert permit.lease == 17
+            assert permit.lease == "L-17"
             raise KeyError("the body failed")
-    assert [(m["op"], m.get("lease")) for m in fake.messages] == [("acquire", None), ("release", 17)]
+    assert [(m["op"], m.get("lease")) for m in fake.messages] == [("acquire", None), ("release", "L-17")]
 
 
 @pytest.mark.parametrize("code", sorted(ERROR_CODES))

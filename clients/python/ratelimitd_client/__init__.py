@@ -4,6 +4,8 @@
 (imported on first use, so that the blocking client does not pay for asyncio's
 import). ``acquire`` returns a ``Permit`` (denied is a value); ``permit()`` is
 the context manager that raises ``RateLimited`` when there is no permit in time.
+A grant that holds something (a concurrency slot) carries a ``Lease``, which
+reports when the daemon takes it away.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from .errors import (
     UnknownLease,
     UnknownOp,
 )
+from .leases import Lease
 from .permit import Permit
 from .protocol import EXIT_DENIED, PROTOCOL_VERSION
 
@@ -45,6 +48,7 @@ __all__ = [
     "Client",
     "AsyncClient",
     "Permit",
+    "Lease",
     "default_socket_path",
     "resolve_socket",
     "RatelimitdError",

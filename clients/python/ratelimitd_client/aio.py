@@ -12,6 +12,10 @@ A connection that breaks fails every waiter on it; each retries once on a new
 connection (a retried ``acquire`` may be charged twice: the safe side). A
 call cancelled after its request was sent leaves the request with the daemon:
 a waiting acquire keeps its place until granted (and charged) or timed out.
+
+Leases are kept as ``Client`` keeps them (``leases.LeaseBook``): a new
+connection first renews every lease held, and ``poll()`` reads pushes while
+no call is in flight.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from .backends import Backend, current_backend
-from .client import _timeout, field
+from .amounts import Amount, to_amount
+from .client import DEFAULT_SETTLE_WITHIN, _timeout, field
 from .discovery import SocketPath, resolve_socket
 from .errors import DaemonUnavailable, RateLimited, RatelimitdError, UnknownLease
 from .feedback import report_fields
+from .leases import LeaseBook, LeaseEndHook, lease_id, released_ids
 from .messages import RECV_SIZE, Inbox, PushHook, acquire_message, hello_message, request_message, result
 from .permit import Permit
 from .routing import RouteTable
@@ -52,13 +58,14 @@ class _Waiter:
 class _Link:
     """One connection of an ``AsyncClient``: its socket, its inbox, and the requests waiting on it."""
 
-    __slots__ = ("sock", "backend", "inbox", "pending", "reading", "senders", "send_lock", "broken", "pid")
+    __slots__ = ("sock", "backend", "inbox", "pending", "watchers", "reading", "senders", "send_lock", "broken", "pid")
 
     def __init__(self, sock: _socket.socket, backend: Backend, hooks: list[PushHook]) -> None:
         self.sock = sock
         self.backend = backend
         self.inbox = Inbox(hooks)
         self.pending: dict[Any, _Waiter] = {}
+        self.watchers: list[_Waiter] = []  # poll() calls waiting for a push
         self.reading = False
         self.senders = 0  # tasks sending the slow way (socket buffer full); others queue behind them
         self.send_lock = backend.lock()
@@ -101,6 +108,23 @@ class _Link:
         if isinstance(reply, _ConnectionLost):
             raise _ConnectionLost(*reply.args)
         raise reply
+
+    async def watch(self) -> None:
+        """Return once a push has been read (by this task or the reader), or the link broke."""
+        waiter = _Waiter()
+        self.watchers.append(waiter)
+        try:
+            while waiter.reply is None and self.broken is None:
+                if self.reading:
+                    waiter.event = event = self.backend.event()
+                    await event.wait()
+                else:
+                    await self._read_until(waiter)
+        finally:
+            self.watchers.remove(waiter)
+            waiter.event = None
+            if not self.reading and self.broken is None:
+                self._hand_over()
 
     async def send(self, frame: bytes | memoryview) -> None:
         """Write ``frame`` whole, after any frame another task is still writing."""
@@ -150,6 +174,7 @@ class _Link:
         sock = self.sock
         inbox = self.inbox
         pending = self.pending
+        pushes = inbox.pushes
         try:
             while waiter.reply is None and self.broken is None:
                 try:
@@ -170,6 +195,12 @@ class _Link:
                         other.reply = reply
                         if other.event is not None:
                             other.event.set()
+                if inbox.pushes != pushes:
+                    pushes = inbox.pushes
+                    for watcher in self.watchers:
+                        watcher.reply = True
+                        if watcher.event is not None:
+                            watcher.event.set()
                 if inbox.failure is not None:
                     self.fail(inbox.failure)
         finally:
@@ -181,8 +212,12 @@ class _Link:
         return waited
 
     def _hand_over(self) -> None:
-        """Wake one task still asleep without its reply, to take over the reading."""
+        """Wake one task still asleep without its reply (or a poll still waiting), to take over the reading."""
         for other in self.pending.values():
+            if other.reply is None and other.event is not None:
+                other.event.set()
+                return
+        for other in self.watchers:
             if other.reply is None and other.event is not None:
                 other.event.set()
                 return
@@ -192,7 +227,7 @@ class _Link:
         if self.broken is not None:
             return
         self.broken = reason
-        for waiter in self.pending.values():
+        for waiter in [*self.pending.values(), *self.watchers]:
             if waiter.reply is None:
                 waiter.reply = reason
                 if waiter.event is not None:
@@ -239,12 +274,13 @@ class AsyncClient:
         self.path, self.origin = resolve_socket(socket)
         self.timeout = _timeout(timeout)
         self.name = name
+        self._leases = LeaseBook()
         self._link: _Link | None = None
         self._backend: Backend | None = None
         self._connect_lock: Any = None
         self._last_id = 0
         self.connections = 0
-        self._hooks: list[PushHook] = []
+        self._hooks: list[PushHook] = [self._leases.push]
         self._greeting: bytes | None = None
         if name is not None:
             hello = hello_message(name)
@@ -270,10 +306,15 @@ class AsyncClient:
         return self
 
     async def close(self) -> None:
-        """Close the connection; calls still waiting on it raise ``RatelimitdError``. A later call reconnects."""
+        """Close the connection (the daemon then releases its leases); calls still waiting on it raise ``RatelimitdError``.
+
+        A later call reconnects.
+        """
         link, self._link = self._link, None
         self._backend = self._connect_lock = None
         if link is not None:
+            if link.broken is None:
+                self._leases.release_all()
             link.fail(RatelimitdError(f"the client of {self.path} was closed while the request waited"))
 
     aclose = close
@@ -287,6 +328,36 @@ class AsyncClient:
         self._hooks.append(callback)
         return callback
 
+    def on_lease_end(self, callback: LeaseEndHook) -> LeaseEndHook:
+        """Register ``callback`` to be called with each ``Lease`` the daemon takes away; return it.
+
+        As ``Client.on_lease_end``; called from a task of this client once the
+        call that read the news has its reply, or from ``poll()``. It must not
+        block; it may start tasks.
+        """
+        self._leases.callbacks.append(callback)
+        return callback
+
+    async def poll(self, timeout: float = 0.0) -> int:
+        """Read what the daemon sends until a push comes or ``timeout`` seconds pass; return how many pushes came.
+
+        Pushes (a lease evicted…) are otherwise read only while some call waits
+        for its reply. With ``timeout`` 0, reads only what has already arrived.
+        Returns 0 at once when not connected; a connection that broke is left
+        for the next call to replace (which renews the leases held).
+        """
+        link = self._link
+        if link is None or link.broken is not None or link.pid != _getpid():
+            return 0
+        before = link.inbox.pushes
+        try:
+            await self._backend_now().run_with_timeout(timeout, link.watch)
+        except TimeoutError:
+            pass
+        if self._leases.due:
+            self._leases.fire()
+        return link.inbox.pushes - before
+
     # -- requests ---------------------------------------------------------------------------
 
     async def request(self, op: str, /, **fields: Any) -> dict[str, Any]:
@@ -296,21 +367,44 @@ class AsyncClient:
         """
         return result(await self._call(request_message(op, fields)))
 
-    async def acquire(self, key: str, endpoint: str, cost: object = None, wait: float | None = None, priority: int = 0) -> Permit:
+    async def acquire(
+        self,
+        key: str,
+        endpoint: str,
+        cost: object = None,
+        wait: float | None = None,
+        priority: int = 0,
+        *,
+        scopes: dict[str, str] | None = None,
+        reserve: float | None = None,
+    ) -> Permit:
         """Ask for a permit to call ``endpoint`` with ``key``; return the ``Permit``, granted or not.
 
         As ``Client.acquire``; other tasks' calls go on while this one waits.
         """
-        return Permit.from_reply(result(await self._call(acquire_message(key, endpoint, cost, wait, priority))))
+        reply = result(await self._call(acquire_message(key, endpoint, cost, wait, priority, scopes, reserve)))
+        if "lease" in reply:
+            return self._leases.granted(reply, key, endpoint, reserve is not None)
+        return Permit.from_reply(reply)
 
     @asynccontextmanager
-    async def permit(self, key: str, endpoint: str, cost: object = None, wait: float | None = None, priority: int = 0) -> AsyncIterator[Permit]:
+    async def permit(
+        self,
+        key: str,
+        endpoint: str,
+        cost: object = None,
+        wait: float | None = None,
+        priority: int = 0,
+        *,
+        scopes: dict[str, str] | None = None,
+    ) -> AsyncIterator[Permit]:
         """Acquire and yield the granted ``Permit``; raise ``RateLimited`` if not granted.
 
         A lease that the permit carries is released on exit, even when the
-        block was cancelled.
+        block was cancelled; one the daemon already ended is not, and nothing
+        is raised for it.
         """
-        permit = await self.acquire(key, endpoint, cost, wait, priority)
+        permit = await self.acquire(key, endpoint, cost, wait, priority, scopes=scopes)
         if not permit.granted:
             raise RateLimited(permit, key, endpoint, wait)
         try:
@@ -318,7 +412,66 @@ class AsyncClient:
         finally:
             if permit.lease is not None:
                 with self._backend_now().shield():
-                    await self._release(permit.lease)
+                    await self._release_quietly(permit)
+
+    @asynccontextmanager
+    async def reserve(
+        self,
+        key: str,
+        endpoint: str,
+        cost: object,
+        within: float = DEFAULT_SETTLE_WITHIN,
+        wait: float | None = None,
+        priority: int = 0,
+        *,
+        scopes: dict[str, str] | None = None,
+    ) -> AsyncIterator[Permit]:
+        """Reserve ``cost`` and yield the granted ``Permit``; ``await settle(permit, real_cost)`` inside. As ``Client.reserve``."""
+        permit = await self.acquire(key, endpoint, cost, wait, priority, scopes=scopes, reserve=within)
+        if not permit.granted:
+            raise RateLimited(permit, key, endpoint, wait)
+        try:
+            yield permit
+        finally:
+            with self._backend_now().shield():
+                await self._release_quietly(permit)
+
+    async def release(self, lease: object) -> list[str]:
+        """Release ``lease`` and the leases taken inside it; return the ids released. As ``Client.release``."""
+        ident = lease_id(lease)
+        try:
+            released = released_ids(await self.request("release", lease=ident))
+        except UnknownLease:
+            self._forget(ident, "lost")
+            raise
+        for other in released:
+            self._forget(other, "released")
+        return released
+
+    async def renew(self, lease: object) -> dict[str, Any]:
+        """Tell the daemon ``lease`` is in use; return its description. As ``Client.renew``."""
+        ident = lease_id(lease)
+        try:
+            return await self.request("renew", lease=ident)
+        except UnknownLease:
+            self._forget(ident, "lost")
+            raise
+
+    async def settle(self, lease: object, cost: object) -> Amount:
+        """Settle the reservation ``lease`` at its real ``cost``; return the difference charged. As ``Client.settle``."""
+        ident = lease_id(lease)
+        amount = cost if type(cost) is int and cost >= 0 else to_amount(cost, "cost")
+        try:
+            reply = await self.request("settle", lease=ident, cost=amount)
+        except UnknownLease:
+            self._forget(ident, "lost")
+            raise
+        self._forget(ident, "settled")
+        return field(reply, "difference", "settle")
+
+    async def leases(self, key: str | None = None) -> list[dict[str, Any]]:
+        """Return every lease the daemon holds (of ``key`` only, if given). As ``Client.leases``."""
+        return field(await self.request("leases", key=key), "leases", "leases")
 
     async def report(self, key: str, endpoint: str | None, status: int, **said: Any) -> list[dict[str, Any]]:
         """Tell the daemon what the provider answered; return what it did. As ``Client.report``."""
@@ -355,12 +508,24 @@ class AsyncClient:
         """Forget what ``key`` spent (only ``endpoint``'s buckets, if given); return the names of the buckets reset."""
         return field(await self.request("reset", key=key, endpoint=endpoint), "reset", "reset")
 
-    async def _release(self, lease: Any) -> None:
-        # A lease dies with its connection, so a lost connection has released it already.
+    async def _release_quietly(self, permit: Permit) -> None:
+        """Release ``permit``'s lease unless it has ended; raise nothing for a lease already gone."""
+        state = permit.lease_state
+        if state is not None and state.ended:
+            return
         try:
-            await self.request("release", lease=lease)
+            await self.release(permit.lease)
         except (UnknownLease, DaemonUnavailable):
-            pass
+            # ended meanwhile, or the connection is gone and the daemon released it with it
+            self._forget(permit.lease, "released")
+
+    def _forget(self, ident: str, reason: str) -> None:
+        if reason == "lost":
+            self._leases.lost(ident)
+        else:
+            self._leases.finished(ident, reason)
+        if self._leases.due:
+            self._leases.fire()
 
     # -- the connection -----------------------------------------------------------------------
 
@@ -378,9 +543,12 @@ class AsyncClient:
         message["id"] = rid
         frame = encode(message)
         try:
-            return await self._backend_now().run_with_timeout(timeout, self._attempt_twice, rid, frame)
+            reply = await self._backend_now().run_with_timeout(timeout, self._attempt_twice, rid, frame)
         except TimeoutError:
             raise DaemonUnavailable(self.path, f"no answer within {timeout:g} s", self.origin, hint=False) from None
+        if self._leases.due:
+            self._leases.fire()
+        return reply
 
     async def _attempt_twice(self, rid: int, frame: bytes) -> dict[str, Any]:
         try:
@@ -400,6 +568,8 @@ class AsyncClient:
         async with self._connect_lock:
             link = self._link
             if link is None or link.broken is not None or link.pid != _getpid():
+                if link is not None and link.pid != _getpid():
+                    self._leases.forget()  # after fork() the leases belong to the parent's connection
                 link = self._link = await self._open(backend)
         return link
 
@@ -415,4 +585,22 @@ class AsyncClient:
                 await link.send(self._greeting)
             except _ConnectionLost as exc:
                 raise DaemonUnavailable(self.path, f"the connection broke at once ({exc})", self.origin) from exc
+        if self._leases.held:
+            try:
+                await self._reattach(link)
+            except _ConnectionLost as exc:
+                link.fail(exc)
+                raise DaemonUnavailable(self.path, f"the connection broke while leases were renewed ({exc})", self.origin) from exc
         return link
+
+    async def _reattach(self, link: _Link) -> None:
+        """Renew every lease held, on the new ``link``; mark those the daemon no longer knows lost (see ``Client``)."""
+        for ident in list(self._leases.held):
+            self._last_id = rid = self._last_id + 1
+            reply = await link.call(rid, encode({"op": "renew", "id": rid, "lease": ident}))
+            if "error" in reply:
+                self._leases.lost(ident)  # unknown-lease: released with the old connection, or not kept
+            else:
+                lease = self._leases.held.get(ident)
+                if lease is not None:
+                    lease.reattached += 1

@@ -26,6 +26,7 @@ __all__ = [
     "PushHook",
     "Inbox",
     "acquire_message",
+    "scopes_field",
     "request_message",
     "hello_message",
     "result",
@@ -57,13 +58,23 @@ def _seconds(value: object, what: str) -> float:
     return number
 
 
-def acquire_message(key: str, endpoint: str, cost: object = None, wait: object = None, priority: int = 0) -> dict[str, Any]:
+def acquire_message(
+    key: str,
+    endpoint: str,
+    cost: object = None,
+    wait: object = None,
+    priority: int = 0,
+    scopes: object = None,
+    reserve: object = None,
+) -> dict[str, Any]:
     """Return the acquire request map (its ``id`` still 0), with ``cost`` made exact.
 
     ``cost`` None leaves the endpoint's default cost to the daemon; int, Decimal,
     float (through its shortest repr, ``0.1`` → ``Decimal("0.1")``) and numeric
     strings are sent exactly. ``wait`` None or 0 is left out (answer at once);
     otherwise it is sent as float seconds. ``priority`` 0 is left out.
+    ``scopes`` (scope name -> value, e.g. ``{"wallet": "W1"}``) and ``reserve``
+    (seconds within which the reservation is settled) are sent when not None.
     Raises ``ValueError``/``TypeError`` naming the field for a bad value.
     """
     message: dict[str, Any] = {"op": "acquire", "id": 0, "key": key, "endpoint": endpoint}
@@ -75,7 +86,21 @@ def acquire_message(key: str, endpoint: str, cost: object = None, wait: object =
         if type(priority) is not int:
             raise TypeError(f"priority must be an integer, not {type(priority).__name__} {priority!r}")
         message["priority"] = priority
+    if scopes is not None:
+        message["scopes"] = scopes_field(scopes)
+    if reserve is not None:
+        seconds = _seconds(reserve, "reserve")
+        if not seconds:
+            raise ValueError("reserve must be a positive number of seconds (the time within which to settle)")
+        message["reserve"] = seconds
     return message
+
+
+def scopes_field(scopes: object) -> dict[str, str]:
+    """Return ``scopes`` as the wire's map of scope name to value; raise ``TypeError`` unless both are strings."""
+    if not isinstance(scopes, dict) or not all(type(k) is str and type(v) is str and k and v for k, v in scopes.items()):
+        raise TypeError(f"scopes must map scope names to non-empty string values, e.g. {{'wallet': 'W1'}}, not {scopes!r:.80}")
+    return dict(scopes)
 
 
 def request_message(op: str, fields: dict[str, Any]) -> dict[str, Any]:
@@ -114,18 +139,19 @@ class Inbox:
 
     ``receive(data)`` returns the ``(id, reply)`` pairs that ``data`` completes,
     in order. A push is passed to every hook (a hook that raises is logged and
-    skipped, so it cannot lose a reply). When the connection can no longer be
-    trusted, ``failure`` is set to the exception that explains why and the
-    messages after it are dropped: the caller closes the connection and fails
-    the requests still waiting.
+    skipped, so it cannot lose a reply); ``pushes`` counts them. When the
+    connection can no longer be trusted, ``failure`` is set to the exception
+    that explains why and the messages after it are dropped: the caller closes
+    the connection and fails the requests still waiting.
     """
 
-    __slots__ = ("decoder", "hooks", "failure")
+    __slots__ = ("decoder", "hooks", "failure", "pushes")
 
     def __init__(self, hooks: list[PushHook]) -> None:
         self.decoder = wire.FrameDecoder(CLIENT_MAX_FRAME)
         self.hooks = hooks
         self.failure: RatelimitdError | None = None
+        self.pushes = 0
 
     def receive(self, data: bytes) -> list[tuple[Any, dict[str, Any]]]:
         """Add ``data`` from the socket and return the replies it completes as ``(id, reply)``."""
@@ -159,6 +185,7 @@ class Inbox:
         return replies
 
     def _push(self, message: dict[str, Any]) -> None:
+        self.pushes += 1
         for hook in self.hooks:
             try:
                 hook(message)

@@ -28,8 +28,10 @@ class Permit:
     - ``scope``: when denied, the bucket that refuses longest; when granted, the
       one with the least remaining.
     - ``buckets``: every bucket of the endpoint, ``name -> (remaining, reset)``.
-    - ``lease``: the lease id when the endpoint holds a concurrency slot, else ``None``;
-      ``permit()`` releases it on exit.
+    - ``lease``: the lease id when the grant holds something (a concurrency slot, a
+      count, a reservation), else ``None``; ``permit()`` releases it on exit.
+    - ``lease_state``: the ``Lease`` of that id as this client tracks it (``.ended``,
+      ``.end_reason``: whether and why the daemon took it away), else ``None``.
     """
 
     granted: bool
@@ -39,13 +41,17 @@ class Permit:
     reset: float | None = None
     buckets: Mapping[str, tuple[Amount, float]] = field(default_factory=dict, hash=False)
     lease: Any = None
+    lease_state: Any = field(default=None, compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return self.granted
 
     @classmethod
-    def from_reply(cls, reply: dict[str, Any]) -> Permit:
-        """Return the Permit an acquire reply describes; raise ``ProtocolError`` when it is not one."""
+    def from_reply(cls, reply: dict[str, Any], lease_state: Any = None) -> Permit:
+        """Return the Permit an acquire reply describes; raise ``ProtocolError`` when it is not one.
+
+        ``lease_state`` is the client's ``Lease`` for the reply's lease, if any.
+        """
         try:
             granted = reply["granted"]
             if type(granted) is not bool:
@@ -62,6 +68,7 @@ class Permit:
                 None if reset is None else float(reset),
                 buckets,
                 reply.get("lease"),
+                lease_state,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ProtocolError(f"the daemon's acquire reply is not a permit ({exc!r}): {reply!r:.300}") from exc

@@ -3,7 +3,9 @@
 A thin shell over ``ratelimitd_client``: each command builds a ``Client``, calls
 one method and prints what came back (``render``), aligned for people or as
 JSON with ``--json``. ``check`` alone needs no daemon: it runs the daemon's own
-``tiers.load_file``. Exit statuses (also in ``--help`` and docs/ratelimitctl.md):
+``tiers.load_file``. The lease commands (``release``, ``leases``, ``renew``,
+``settle``, ``run``) live in ``lease_cmds`` and ``report`` in ``report_cmd``,
+registered at the end of this module. Exit statuses (also in ``--help`` and docs/ratelimitctl.md):
 0 success or granted, 1 the daemon refused or the table is invalid, 2 usage,
 69 the daemon cannot be reached, 75 denied or the wait ran out.
 """
@@ -11,7 +13,6 @@ JSON with ``--json``. ``check`` alone needs no daemon: it runs the daemon's own
 from __future__ import annotations
 
 import os
-import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,18 +24,16 @@ from ratelimitd_client import (
     Forbidden,
     InvalidTable,
     ProtocolError,
-    RateLimited,
     RequestFailed,
     ShuttingDown,
 )
-from ratelimitd_client.amounts import to_amount
 from ratelimitd_client.protocol import EXIT_DENIED
 
 from .. import __version__
 from ..store import StoreError
 from ..store import inspect as inspect_state
-from . import render
-from .child import run_command
+from . import lease_cmds, render, report_cmd
+from .options import json_option, permit_options, scope_option
 
 __all__ = ["main", "EXIT_ERROR", "EXIT_UNAVAILABLE", "EXIT_DENIED", "DaemonUnreachable"]
 
@@ -65,53 +64,13 @@ class DaemonUnreachable(click.ClickException):
     exit_code = EXIT_UNAVAILABLE
 
 
-class Amount(click.ParamType):
-    """A cost: an integer or a decimal (``0.1``), kept exact (``int`` or ``Decimal``)."""
-
-    name = "N"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        try:
-            return to_amount(value, "cost")
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
 def _socket_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     if value == "":
         raise click.BadParameter("the socket path is empty", ctx, param)
     return value
 
 
-# -- shared options ----------------------------------------------------------------------------
-
-
-def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--json``: print the documented JSON shape instead of text."""
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON (shapes in docs/ratelimitctl.md).")(command)
-
-
-def permit_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add ``--cost``, ``--wait`` and ``--priority``, the options of an acquire."""
-    options = (
-        click.option(
-            "--cost",
-            type=Amount(),
-            default=None,
-            help='Units to take, exactly ("1", "0.1"); 0 peeks. [default: the endpoint\'s cost]',
-        ),
-        click.option(
-            "--wait",
-            type=click.FloatRange(min=0),
-            default=None,
-            metavar="SECONDS",
-            help="Let the daemon queue the request up to SECONDS and grant it as soon as it can. [default: answer at once]",
-        ),
-        click.option("--priority", type=int, default=0, show_default=True, help="Waiters of higher priority are served first."),
-    )
-    for option in reversed(options):
-        command = option(command)
-    return command
+# -- the connection ----------------------------------------------------------------------------
 
 
 @contextmanager
@@ -352,23 +311,45 @@ def reset(socket: str | None, key: str, endpoint: str | None, as_json: bool) -> 
 @click.argument("key")
 @click.argument("endpoint")
 @permit_options
+@scope_option
+@click.option(
+    "--reserve",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Make the grant a reservation of --cost, to settle within SECONDS; unsettled, it stays charged in full.",
+)
 @json_option
 @click.pass_context
-def acquire(ctx: click.Context, key: str, endpoint: str, cost: Any, wait: float | None, priority: int, as_json: bool) -> None:
+def acquire(
+    ctx: click.Context,
+    key: str,
+    endpoint: str,
+    cost: Any,
+    wait: float | None,
+    priority: int,
+    scopes: dict[str, str] | None,
+    reserve: float | None,
+    as_json: bool,
+) -> None:
     """Take a permit for one call of ENDPOINT with KEY.
 
     Exits 0 when granted (printing what remains and when it grows again), 75
     when denied or when --wait ran out (printing how long until it would be
-    granted).
+    granted). A grant that holds something (a concurrency slot, a count, a
+    reservation) prints its lease, which the daemon releases when ratelimitctl
+    exits and its connection closes: to hold a lease while a command runs,
+    use run.
 
     Example:
 
     \b
         ratelimitctl acquire research rest && curl https://api.example.com/...
         ratelimitctl acquire acme-ingest rest --cost 0.1 --wait 10
+        ratelimitctl acquire trading position --scope wallet=W1
     """
     with connect(ctx.obj) as client:
-        permit = client.acquire(key, endpoint, cost, wait, priority)
+        permit = client.acquire(key, endpoint, cost, wait, priority, scopes=scopes, reserve=reserve)
     if as_json:
         click.echo(render.to_json(render.permit_json(permit, key, endpoint, cost)))
     else:
@@ -377,35 +358,9 @@ def acquire(ctx: click.Context, key: str, endpoint: str, cost: Any, wait: float 
         ctx.exit(EXIT_DENIED)
 
 
-@main.command()
-@click.argument("key")
-@click.argument("endpoint")
-@permit_options
-@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.pass_context
-def run(
-    ctx: click.Context, key: str, endpoint: str, cost: Any, wait: float | None, priority: int, command: tuple[str, ...]
-) -> None:
-    """Take a permit, then run COMMAND.
-
-    Takes a permit for one call of ENDPOINT with KEY, runs COMMAND with the
-    same stdin, stdout and stderr, and exits with its status. The permit (and
-    a lease, for a concurrency limit) is held while COMMAND runs and released
-    when it exits. When no permit is granted (within --wait), COMMAND is not
-    run: the denial and its retry-after go to stderr and the exit status is
-    75. Put COMMAND after "--".
-
-    Example:
-
-    \b
-        ratelimitctl run research rest --wait 30 -- curl -s https://api.example.com/...
-    """
-    with connect(ctx.obj) as client:
-        try:
-            with client.permit(key, endpoint, cost, wait, priority):
-                status = run_command(command)
-        except RateLimited as exc:
-            click.echo(render.permit_text(exc.permit, key, endpoint, cost, wait), err=True)
-            click.echo(f"not run: {shlex.join(command)}", err=True)
-            ctx.exit(EXIT_DENIED)
-    ctx.exit(status)
+main.add_command(report_cmd.report)
+main.add_command(lease_cmds.release)
+main.add_command(lease_cmds.leases)
+main.add_command(lease_cmds.renew)
+main.add_command(lease_cmds.settle)
+main.add_command(lease_cmds.run)

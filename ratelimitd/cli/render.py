@@ -21,11 +21,13 @@ __all__ = [
     "amount",
     "seconds",
     "moment",
+    "span",
     "count",
     "columns",
     "pairs",
     "status_text",
     "keys_text",
+    "usage_cells",
     "show_text",
     "hello_text",
     "permit_json",
@@ -101,7 +103,7 @@ def moment(value: Any) -> str:
     return datetime.fromtimestamp(float(value)).astimezone().isoformat(sep=" ", timespec="seconds")
 
 
-def _span(value: float) -> str:
+def span(value: float) -> str:
     """Return a long duration in days, hours, minutes and seconds (``1d 2h 3m 4s``)."""
     whole = int(value)
     if whole < 60:
@@ -143,7 +145,7 @@ def status_text(status: Mapping[str, Any]) -> str:
         state += f" ({status['durability']})"
     items = [
         ("ratelimitd", f"{status.get('version')} (protocol {status.get('protocol')}), pid {status.get('pid')}"),
-        ("uptime", f"{_span(status.get('uptime') or 0)} (since {moment(status.get('started'))})"),
+        ("uptime", f"{span(status.get('uptime') or 0)} (since {moment(status.get('started'))})"),
         ("config", f"{status.get('config')} (loaded {moment(status.get('loaded'))})"),
         ("socket", status.get("socket")),
         ("state", state),
@@ -169,10 +171,10 @@ def status_text(status: Mapping[str, Any]) -> str:
         else:
             text = (
                 f"recovered from a crash at {moment(recovery.get('at'))}: {count(recovery.get('buckets_held', 0), 'buckets')} "
-                f"held back up to {_span(recovery.get('longest_hold_s') or 0)}"
+                f"held back up to {span(recovery.get('longest_hold_s') or 0)}"
             )
         if recovery.get("restored_age_s") is not None:
-            text += f"; state was {_span(recovery['restored_age_s'])} old"
+            text += f"; state was {span(recovery['restored_age_s'])} old"
         items.append(("restart", text))
     return pairs(items)
 
@@ -202,6 +204,38 @@ def keys_text(keys: Sequence[Mapping[str, Any]]) -> str:
     return columns(("KEY", "PROVIDER", "TIER", "GROUP"), rows)
 
 
+def _limit_text(bucket: Mapping[str, Any]) -> str:
+    """Return what a bucket without rates limits: ``1 concurrent``, ``capacity 100 per wallet``, ``1000/month``."""
+    quota = bucket.get("quota") or {}
+    if "concurrent" in bucket:
+        text = f"{bucket['concurrent']} concurrent"
+    elif bucket.get("kind") == "capacity":
+        text = f"capacity {amount(bucket.get('count_limit'))}"
+    elif quota:
+        text = f"{amount(quota.get('limit'))}/{quota.get('period')}"
+    else:
+        text = "unlimited" if bucket.get("kind") == "unlimited" else NONE
+    return f"{text} per {bucket['per']}" if bucket.get("per") else text
+
+
+def _holding_limit(bucket: Mapping[str, Any]) -> Any:
+    """Return how much a concurrency or capacity bucket may hold (None: unlimited)."""
+    return bucket.get("concurrent", bucket.get("count_limit"))
+
+
+def usage_cells(bucket: Mapping[str, Any]) -> tuple[str, str]:
+    """Return (USED/LIMIT, REMAINING) of a bucket without rates: what is held, or a quota's balance."""
+    balance = bucket.get("balance")
+    if balance is not None:
+        limit = (bucket.get("quota") or {}).get("limit")
+        return f"{amount(balance.get('used'))}/{amount(limit)}", amount(balance.get("remaining"))
+    if "held" in bucket:
+        limit = _holding_limit(bucket)
+        left = None if limit is None else max(limit - bucket["held"], 0)
+        return f"{amount(bucket['held'])}/{amount(limit)}", amount(left)
+    return NONE, NONE
+
+
 def _bucket_rows(bucket: Mapping[str, Any], usage: bool) -> list[tuple[str, ...]]:
     """Return one row per rate of ``bucket`` (one row when it has none); bucket fields on the first row only."""
     kind = bucket.get("kind", NONE)
@@ -210,8 +244,8 @@ def _bucket_rows(bucket: Mapping[str, Any], usage: bool) -> list[tuple[str, ...]
     tail = (str(bucket.get("waiters", 0)), moment(bucket.get("held_until"))) if usage else ()
     rates = bucket.get("rates") or []
     if not rates:
-        limit = f"{bucket['concurrent']} concurrent" if "concurrent" in bucket else NONE
-        middle = (limit, NONE, NONE, NONE) if usage else (limit, NONE)
+        limit = _limit_text(bucket)
+        middle = (limit, *usage_cells(bucket), NONE) if usage else (limit, NONE)
         return [head + middle + tail]
     rows = []
     for index, rate in enumerate(rates):
@@ -246,11 +280,22 @@ def _info_text(info: Mapping[str, Any]) -> list[str]:
 
 
 def show_text(show: Mapping[str, Any]) -> str:
-    """Return the ``show`` reply: the key, its buckets (a row per rate with its use), its endpoints, its info."""
+    """Return the ``show`` reply: the key, its buckets (a row per rate with its use), leases, scopes, quotas, endpoints, info.
+
+    Concurrency and capacity buckets show what is held of the limit; the
+    LEASES table lists every lease with what it holds where (``bucket[scope]
+    amount``), its holder's pid and uid, age, idle time, end and state; SCOPES
+    the counts per scope value (per wallet, per lease); QUOTAS each calendar
+    quota's balance and the end of its period.
+    """
     buckets = show.get("buckets") or []
     header = ("BUCKET", "KIND", "ALGORITHM", "OWNER", "RATE", "USED/LIMIT", "REMAINING", "RESET", "WAITERS", "HELD UNTIL")
     rows = [row for bucket in buckets for row in _bucket_rows(bucket, usage=True)]
     parts = [pairs(_key_header(show)), "", columns(header, rows) if rows else "no buckets"]
+    from .lease_render import holding_sections  # it builds on this module's helpers
+
+    for section in holding_sections(buckets):
+        parts += ["", section]
     capped = [(b.get("name"), amount(b.get("max_cost"))) for b in buckets if b.get("max_cost") is not None]
     if capped:
         parts += ["", columns(("BUCKET", "MAX COST"), capped)]
@@ -313,7 +358,8 @@ def permit_text(permit: Permit, key: str, endpoint: str, cost: Any, wait: float 
             ("buckets", "; ".join(f"{name} {amount(left)}, reset {seconds(until)}" for name, (left, until) in permit.buckets.items()))
         )
     if permit.lease is not None:
-        items.append(("lease", permit.lease))
+        reservation = permit.lease_state is not None and permit.lease_state.reservation
+        items.append(("lease", f"{permit.lease} (a reservation: charged in full unless settled)" if reservation else permit.lease))
     return pairs(items)
 
 

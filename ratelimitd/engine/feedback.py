@@ -10,6 +10,7 @@ drift, not believed.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from ratelimitd_client.amounts import Amount
@@ -38,11 +39,16 @@ def apply_report(
     reset_at: int | None = None,
     remaining: Amount | None = None,
     limit: Amount | None = None,
+    window: int | None = None,
+    granted_at: int | None = None,
 ) -> list[dict[str, Any]]:
     """Apply one provider answer to the buckets it concerns; return what was done to each.
 
     The buckets are the named one, else every bucket of ``endpoint``. Times are
-    engine ns (``retry_after`` relative, ``reset_at`` absolute).
+    engine ns (``retry_after`` and ``window`` relative, ``reset_at`` and
+    ``granted_at`` absolute). ``granted_at``, when the reported call's permit
+    was granted, lets a ``remaining`` count be corrected for the grants made
+    while the call was in flight: the provider had not seen those yet.
     """
     buckets = _targets(engine, key, endpoint, bucket_name)
     limited = status == 429 or (retry_after is not None and status in (429, 503))
@@ -50,6 +56,8 @@ def apply_report(
     for bucket in buckets:
         stats = bucket.feedback
         stats["reports"] = stats.get("reports", 0) + 1
+        if limit is not None:
+            _learn_limit(bucket, limit, window, now)
         if limited:
             until = _hold_until(bucket, now, retry_after, reset_at)
             _hold(bucket, until, now)
@@ -57,6 +65,8 @@ def apply_report(
             stats["last_limited"] = now
             applied.append({"bucket": bucket.name, "action": "hold", "until": until / 1e9, "remaining": 0})
         elif remaining is not None:
+            if granted_at is not None:
+                remaining = max(remaining - _spent_since(bucket, granted_at), 0)
             ours, _reset = bucket.report(now)
             applied.append(_restrict(bucket, remaining, limit, reset_at, ours, now))
         else:
@@ -82,14 +92,39 @@ def _hold_until(bucket: Bucket, now: int, retry_after: int | None, reset_at: int
         return now + retry_after
     if reset_at is not None and reset_at > now:
         return reset_at
-    own = max((limiter.reset_after(now) for limiter in bucket.limiters), default=0)
+    own = max((limiter.reset_after(now) for limiter in _windows(bucket)), default=0)
     return now + max(own, DEFAULT_HOLD)
+
+
+def _windows(bucket: Bucket) -> list[Any]:
+    """Return the bucket's window limiters (a calendar quota is not the provider's rate window)."""
+    return [limiter for limiter in bucket.limiters if getattr(limiter, "rate", None) is not None]
+
+
+def _learn_limit(bucket: Bucket, limit: Amount, window: int | None, now: int) -> None:
+    """Adopt a provider's limit lower than the table's, for the rate of the same window (or the only one)."""
+    windows = _windows(bucket)
+    matching = [l for l in windows if window is not None and l.rate.window == window]
+    if not matching and window is None and len(windows) == 1:
+        matching = windows
+    for limiter in matching:
+        if limit < limiter.rate.limit and limit > 0:
+            limiter.retune(replace(limiter.rate, limit=limit), now)
+            bucket.feedback["provider_limit"] = limit
+            bucket.feedback["corrections"] = bucket.feedback.get("corrections", 0) + 1
+            bucket.feedback["last_correction"] = now
+
+
+def _spent_since(bucket: Bucket, stamp: int) -> Amount:
+    """Return what this bucket granted after ``stamp`` (0 where an algorithm keeps no grant times)."""
+    spent = [limiter.spent_since(stamp) for limiter in _windows(bucket) if hasattr(limiter, "spent_since")]
+    return max(spent, default=0)
 
 
 def _hold(bucket: Bucket, until: int, now: int) -> None:
     """Hold ``bucket`` until ``until``; then let what it had left come back over one window, in steps."""
     bucket.held_until = max(bucket.held_until, until)
-    for limiter in bucket.limiters:
+    for limiter in _windows(bucket):
         left = limiter.remaining(now)
         if not left:
             continue
@@ -108,7 +143,8 @@ def _restrict(bucket: Bucket, remaining: Amount, limit: Amount | None, reset_at:
         stats["drift"] = ours - remaining  # > 0: the provider counts more use than we do
     if ours is None or remaining >= ours:
         return {"bucket": bucket.name, "action": "none", "until": None, "remaining": ours}
-    limiters = [limiter for limiter in bucket.limiters if limit is not None and limiter.rate.limit == limit] or bucket.limiters
+    windows = _windows(bucket)
+    limiters = [limiter for limiter in windows if limit is not None and limiter.rate.limit == limit] or windows
     until = reset_at if reset_at is not None and reset_at > now else None
     for limiter in limiters:
         span = limiter.rate.window + limiter.rate.margin

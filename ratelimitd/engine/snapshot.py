@@ -42,13 +42,19 @@ def export(buckets: Iterable[Bucket], now: int) -> list[BucketRow]:
     for bucket in buckets:
         for index, limiter in enumerate(bucket.limiters):
             rows.append(
-                BucketRow(bucket.owner, bucket.name, index, limiter.algorithm, str(limiter.rate), limiter.dump(now), now)
+                BucketRow(bucket.owner, bucket.name, index, limiter.algorithm, _spec_text(limiter), limiter.dump(now), now)
             )
         held = bucket.held_until - now if bucket.held_until > now else 0
         rows.append(BucketRow(bucket.owner, bucket.name, HOLD_ROW, HOLD_ALGORITHM, "", held, now))
         if bucket.holding is not None:
             rows.append(BucketRow(bucket.owner, bucket.name, HOLDING_ROW, Holding.algorithm, "", bucket.holding.dump(now), now))
     return rows
+
+
+def _spec_text(limiter: Any) -> str:
+    """Return what a limiter enforces as text: its rate, or a calendar quota's quota."""
+    rate = getattr(limiter, "rate", None)
+    return str(rate if rate is not None else limiter.quota)
 
 
 def deleted_keys(identities: Iterable[tuple[str, str]]) -> list[BucketKey]:

@@ -138,6 +138,16 @@ class SlidingLog(Held):
             self._used -= newest
             cost -= newest
 
+    def spent_since(self, stamp: int) -> Amount:
+        """Report the sum of the grants made after ``stamp`` (a provider's count taken then lacks them)."""
+        total: Amount = 0
+        times, costs = self._times, self._costs
+        for index in range(len(times) - 1, -1, -1):
+            if times[index] <= stamp:
+                break
+            total += costs[index]
+        return total
+
     def remaining(self, now: int) -> Amount:
         """Report what could be charged at ``now`` (never below 0; bounded by an active hold)."""
         self._expire(now)

@@ -255,6 +255,8 @@ def report(server: "Server", message: dict[str, Any], conn: "Connection") -> dic
         raise BadRequest("field 'status' (the provider's HTTP status) is required")
     retry_after = fields.seconds_field(message, "retry_after")
     reset_at = fields.seconds_field(message, "reset_at", maximum=UNIX_TIME_MAX)
+    window = fields.seconds_field(message, "window", maximum=366 * 86400.0)
+    granted_at = fields.seconds_field(message, "granted_at", maximum=UNIX_TIME_MAX)
     now = server.clock.now()
     applied = apply_report(
         server.engine,
@@ -267,6 +269,8 @@ def report(server: "Server", message: dict[str, Any], conn: "Connection") -> dic
         reset_at=None if reset_at is None else to_ns(reset_at),
         remaining=fields.optional_amount(message, "remaining"),
         limit=fields.optional_amount(message, "limit"),
+        window=None if window is None else to_ns(window),
+        granted_at=None if granted_at is None else to_ns(granted_at),
     )
     for item in applied:
         item["remaining"] = _exact(item["remaining"])

@@ -44,12 +44,6 @@ def run_workers(socket: str, url: str, directory: Path) -> tuple[float, float]:
     return start, until
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the daemon does not yet settle below the table's rate: a Remaining report races the grants made while "
-    "it was in flight, and a lower X-RateLimit-Limit is not adopted, so 429s recur every window (5-8 in 8 s "
-    "with 6 processes, measured); remove this mark when the engine settles",
-)
 def test_one_429_holds_every_process_and_throughput_settles_at_the_upstreams_limit(api, upstream, short_tmp):
     daemon = api(standard=TIER)
     server = upstream(limit=LIMIT, window=WINDOW)

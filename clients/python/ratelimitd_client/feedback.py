@@ -252,8 +252,13 @@ def report_fields(
     remaining: Any = None,
     limit: Any = None,
     window: Any = None,
+    granted_at: Any = None,
 ) -> dict[str, Any]:
     """Return the checked fields of a ``report`` request (those given), amounts made exact.
+
+    ``granted_at`` (Unix seconds) is when the reported call's permit was granted:
+    the daemon subtracts what it granted since from ``remaining``, which the
+    provider counted before those calls reached it.
 
     Raises ``TypeError``/``ValueError`` naming the field for a bad value: the
     status must be an integer 100-599, times finite and not negative.
@@ -265,7 +270,7 @@ def report_fields(
         if not isinstance(bucket, str) or not bucket:
             raise TypeError(f"bucket must be a non-empty bucket name, not {bucket!r}")
         fields["bucket"] = bucket
-    for name, value in (("retry_after", retry_after), ("reset_at", reset_at), ("window", window)):
+    for name, value in (("retry_after", retry_after), ("reset_at", reset_at), ("window", window), ("granted_at", granted_at)):
         if value is not None:
             if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
                 raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__} {value!r}")

@@ -102,6 +102,7 @@ def send_sync(
     tries: _Attempts[R] = _Attempts()
     while True:
         permit = gate.acquire(target)
+        granted_at = time.time()
         if permit is not None and not permit.granted:
             return tries.refused(gate, target, permit)
         if tries.response is not None:
@@ -119,7 +120,7 @@ def send_sync(
             status = exchange.status(response)
             body = exchange.body(response) if status in BODY_STATUSES else None
             feedback = _feedback(gate, status, exchange.headers(response), body)
-            held = gate.report(target, feedback)
+            held = gate.report(target, feedback, granted_at)
             delay = policy.retry_delay(exchange.method, tries.count, exchange.replayable, feedback, held, time.time(), rng)
             if delay is None:
                 return response
@@ -141,6 +142,7 @@ async def send_async(
     tries: _Attempts[R] = _Attempts()
     while True:
         permit = await gate.acquire(target)
+        granted_at = time.time()
         if permit is not None and not permit.granted:
             return tries.refused(gate, target, permit)
         if tries.response is not None:
@@ -158,7 +160,7 @@ async def send_async(
             status = exchange.status(response)
             body = await exchange.body(response) if status in BODY_STATUSES else None
             feedback = _feedback(gate, status, exchange.headers(response), body)
-            held = await gate.report(target, feedback)
+            held = await gate.report(target, feedback, granted_at)
             delay = policy.retry_delay(exchange.method, tries.count, exchange.replayable, feedback, held, time.time(), rng)
             if delay is None:
                 return response

@@ -182,15 +182,26 @@ class Gate:
         self._notices.reachable()
         return permit
 
-    def report(self, target: Target, feedback: Feedback) -> bool:
-        """Report ``feedback`` when it says anything; return whether the daemon now holds or restricts a bucket."""
+    def report(self, target: Target, feedback: Feedback, granted_at: float | None = None) -> bool:
+        """Report ``feedback`` when it says anything; return whether the daemon now holds or restricts a bucket.
+
+        ``granted_at`` is when the call's permit was granted (see ``report_fields``).
+        """
         if not feedback.worth_reporting:
             return False
         try:
-            applied = self.client.report(self.policy.key, target.endpoint, **feedback.as_report_fields())
+            applied = self.client.report(self.policy.key, target.endpoint, **_with_time(feedback, granted_at))
         except (DaemonUnavailable, RequestFailed) as exc:
             return self._notices.report_failed(exc, self.policy, feedback.status)
         return _applied_hold(applied)
+
+
+def _with_time(feedback: Feedback, granted_at: float | None) -> dict[str, Any]:
+    """Return ``feedback``'s report fields, with when the call's permit was granted when it reports a count."""
+    fields = feedback.as_report_fields()
+    if granted_at is not None and "remaining" in fields:
+        fields["granted_at"] = granted_at
+    return fields
 
 
 class AsyncGate:
@@ -242,12 +253,12 @@ class AsyncGate:
         self._notices.reachable()
         return permit
 
-    async def report(self, target: Target, feedback: Feedback) -> bool:
+    async def report(self, target: Target, feedback: Feedback, granted_at: float | None = None) -> bool:
         """Report ``feedback`` when it says anything; return whether the daemon now holds. As ``Gate.report``."""
         if not feedback.worth_reporting:
             return False
         try:
-            applied = await self.client.report(self.policy.key, target.endpoint, **feedback.as_report_fields())
+            applied = await self.client.report(self.policy.key, target.endpoint, **_with_time(feedback, granted_at))
         except (DaemonUnavailable, RequestFailed) as exc:
             return self._notices.report_failed(exc, self.policy, feedback.status)
         return _applied_hold(applied)

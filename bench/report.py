@@ -128,6 +128,8 @@ def table(group: str, backends: list[Backend], rows: dict[str, Row], notes: dict
             flags.append(f"{row.denied} denied!")
         if row.errors:
             flags.append(f"{row.errors} errors!")
+        if row.runs != fmt.get("runs", row.runs):
+            flags.append(f"{row.runs} run{'s' if row.runs != 1 else ''}")
         if any(s.cut for s in row.samples):
             flags.append(f"stopped at the {fmt['max_seconds']:g} s limit: {row.checks:,} checks")
         elif row.checks != fmt.get("checks", {}).get(b.group, row.checks):

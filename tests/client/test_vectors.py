@@ -54,11 +54,12 @@ def test_length_prefix_counts_the_body(vector: dict[str, Any]) -> None:
 
 def test_vectors_cover_every_op_and_shape() -> None:
     names = {(v["kind"], v["name"]) for v in VECTORS}
-    for op in ("hello", "acquire", "status", "keys", "show", "reload", "reset"):
+    for op in ("hello", "acquire", "status", "keys", "show", "reload", "reset", "release", "renew", "settle", "leases"):
         assert ("request", op) in names and any(k == "reply" and n.startswith(op) for k, n in names), op
     for shape in ("acquire-granted", "acquire-denied", "acquire-granted-decimal", "error-unknown-key", "error-frame-too-large"):
         assert ("reply", shape) in names
     assert any(kind == "push" for kind, _ in names)
+    assert ("reply", "acquire-granted-lease") in names and ("reply", "error-unknown-lease") in names
 
 
 def test_hand_checked_bytes() -> None:

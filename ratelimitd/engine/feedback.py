@@ -102,13 +102,21 @@ def _windows(bucket: Bucket) -> list[Any]:
 
 
 def _learn_limit(bucket: Bucket, limit: Amount, window: int | None, now: int) -> None:
-    """Adopt a provider's limit lower than the table's, for the rate of the same window (or the only one)."""
+    """Adopt a provider's limit lower than the table's, for the rate of the window it states.
+
+    Without a stated window (``X-RateLimit-Limit`` alone) the limit is taken as
+    the one of the bucket's window, if it has a single one: the tier table names
+    the provider's window, and a lower count can only make the bucket stricter
+    (if the table's window were longer than the provider's, this under-grants
+    until a reload). A bucket of several windows adopts only a stated window.
+    """
     windows = _windows(bucket)
-    matching = [l for l in windows if window is not None and l.rate.window == window]
-    if not matching and window is None and len(windows) == 1:
-        matching = windows
+    if window is not None:
+        matching = [limiter for limiter in windows if limiter.rate.window == window]
+    else:
+        matching = windows if len(windows) == 1 else []
     for limiter in matching:
-        if limit < limiter.rate.limit and limit > 0:
+        if 0 < limit < limiter.rate.limit:
             limiter.retune(replace(limiter.rate, limit=limit), now)
             bucket.feedback["provider_limit"] = limit
             bucket.feedback["corrections"] = bucket.feedback.get("corrections", 0) + 1

@@ -71,7 +71,7 @@ def test_a_heavy_path_takes_from_both_buckets(api, upstream):
 
 
 def test_a_429_holds_the_bucket_for_every_client(api, upstream):
-    daemon, server = api(), upstream(limit=2, window=30, advertise=False)
+    daemon, server = api(standard="100/30s"), upstream(limit=2, window=30, advertise=False)
     with http_client(daemon, server, wait=0) as http:
         assert [http.get("/v3/a").status_code for _ in range(3)] == [200, 200, 429]
         with pytest.raises(RateLimited) as caught:
@@ -144,7 +144,7 @@ def test_the_backoff_is_capped_at_30_seconds(api, upstream):
 
 
 def test_a_retried_429_waits_in_the_daemon_not_in_a_local_sleep(api, upstream):
-    daemon, server = api(), upstream(limit=1, window=1.0, advertise=False)
+    daemon, server = api(standard="100/1s"), upstream(limit=1, window=1.0, advertise=False)
     sleeps = Sleeps()
     with http_client(daemon, server, wait=5, retries=2, sleep=sleeps) as http:
         assert http.get("/v3/a").status_code == 200
@@ -155,7 +155,7 @@ def test_a_retried_429_waits_in_the_daemon_not_in_a_local_sleep(api, upstream):
 
 
 def test_a_retry_without_a_permit_in_time_returns_the_providers_answer(api, upstream):
-    daemon, server = api(), upstream(limit=1, window=30, advertise=False)
+    daemon, server = api(standard="100/30s"), upstream(limit=1, window=30, advertise=False)
     with http_client(daemon, server, wait=0.2, retries=2) as http:
         assert http.get("/v3/a").status_code == 200
         response = http.get("/v3/a")
@@ -248,13 +248,13 @@ async def trio_gather(*functions: Any) -> None:
 
 
 def test_async_transport_under_asyncio(api, upstream):
-    daemon, server = api(), upstream(limit=2, window=30, advertise=False)
+    daemon, server = api(standard="100/30s"), upstream(limit=2, window=30, advertise=False)
     asyncio.run(scenario(daemon, server, asyncio_gather))
     assert len(server.refused) == 1 and len(server.accepted) == 3
 
 
 async def test_async_transport_under_trio(api, upstream):
-    daemon, server = api(), upstream(limit=2, window=30, advertise=False)
+    daemon, server = api(standard="100/30s"), upstream(limit=2, window=30, advertise=False)
     await scenario(daemon, server, trio_gather)
     assert len(server.refused) == 1 and len(server.accepted) == 3
 

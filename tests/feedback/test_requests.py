@@ -45,7 +45,7 @@ def test_an_adapter_mounted_for_one_host_leaves_others_alone(api, upstream):
 
 
 def test_a_429_holds_every_client_and_the_body_stays_readable(api, upstream):
-    daemon, server = api(), upstream(limit=1, window=30, advertise=False)
+    daemon, server = api(standard="100/30s"), upstream(limit=1, window=30, advertise=False)
     with RateLimitedSession("k", socket=daemon.socket, wait=0) as session:
         assert session.get(f"{server.url}/v3/a").status_code == 200
         refused = session.get(f"{server.url}/v3/a", stream=True)
@@ -80,7 +80,7 @@ def test_retries_are_opt_in_idempotent_and_take_a_permit_each(api, upstream):
 
 
 def test_a_retry_waits_for_the_daemons_hold(api, upstream):
-    daemon, server = api(), upstream(limit=1, window=1.0, advertise=False)
+    daemon, server = api(standard="100/1s"), upstream(limit=1, window=1.0, advertise=False)
     sleeps = Sleeps()
     with RateLimitedSession("k", socket=daemon.socket, wait=5, retries=1, sleep=sleeps) as session:
         assert session.get(f"{server.url}/v3/a").status_code == 200

@@ -29,6 +29,7 @@ __all__ = [
     "values",
     "ids",
     "requests",
+    "acquires",
     "valid_requests",
     "hand_made",
     "mutated",
@@ -131,8 +132,8 @@ _NUMBERS = st.one_of(
 
 # Plausible values per field: right or nearly right types, edge values, names of this test's keys.
 _PLAUSIBLE = {
-    "key": st.sampled_from(HOSTILE_KEYS),
-    "endpoint": st.sampled_from(ENDPOINTS),
+    "key": st.sampled_from(("target",) * 4 + HOSTILE_KEYS),
+    "endpoint": st.sampled_from(("rest", "heavy", "ws") * 2 + ENDPOINTS),
     "cost": _NUMBERS,
     "wait": st.one_of(st.sampled_from([0, 0.001, 0.02, 86400, 86401, 1e12]), _NUMBERS),
     "priority": st.one_of(st.integers(-2000, 2000), st.sampled_from(HUGE_INTS)),
@@ -154,17 +155,40 @@ _PLAUSIBLE = {
 FIELDS = tuple(_PLAUSIBLE)
 
 
+_KEYED = ("acquire", "report", "show", "routes", "reset", "hello", "leases")
+
+
 @st.composite
 def requests(draw) -> dict:
-    """Draw a request-shaped map: usually an op and an id, some known fields (plausible or junk), unknown fields."""
+    """Draw a request-shaped map: usually a known op and an id, the op's key and endpoint, other fields, unknown fields.
+
+    Each field holds a plausible value (right or nearly right type, edge values)
+    three times in four, else a value of any type.
+    """
     message: dict = {}
+    op = draw(st.one_of(st.sampled_from(OPS), st.sampled_from(OPS), st.sampled_from(OPS), st.text(max_size=12), values()))
     if draw(st.integers(0, 9)):
-        message["op"] = draw(st.one_of(st.sampled_from(OPS), st.text(max_size=12), values()))
+        message["op"] = op
     if draw(st.integers(0, 9)):
         message["id"] = draw(ids())
-    for name in draw(st.lists(st.sampled_from(FIELDS), max_size=6, unique=True)):
-        message[name] = draw(st.one_of(_PLAUSIBLE[name], _PLAUSIBLE[name], values()))
+    names = draw(st.lists(st.sampled_from(FIELDS), max_size=5, unique=True))
+    if op in _KEYED and draw(st.integers(0, 9)):
+        names.insert(0, "key")
+    if op in ("acquire", "report") and draw(st.integers(0, 9)):
+        names.insert(1, "endpoint")
+    for name in dict.fromkeys(names):
+        plausible = _PLAUSIBLE[name]
+        message[name] = draw(st.one_of(plausible, plausible, plausible, values()))
     message.update(draw(st.dictionaries(st.text(max_size=10).filter(lambda name: name not in message), values(), max_size=2)))
+    return message
+
+
+@st.composite
+def acquires(draw) -> dict:
+    """Draw an acquire on ``target`` with a valid endpoint and some of its other fields plausible or junk."""
+    message = {"op": "acquire", "id": draw(st.integers(0, 2**32)), "key": "target", "endpoint": draw(st.sampled_from(["rest", "heavy", "ws"]))}
+    for name in draw(st.lists(st.sampled_from(["cost", "wait", "priority", "scopes", "reserve"]), max_size=3, unique=True)):
+        message[name] = draw(st.one_of(_PLAUSIBLE[name], _PLAUSIBLE[name], values()))
     return message
 
 
@@ -268,6 +292,7 @@ def frame_bodies() -> st.SearchStrategy[bytes]:
         values().map(cbor2.dumps),  # valid CBOR of any shape
         requests().map(cbor2.dumps),  # request-shaped maps with wrong fields
         requests().map(cbor2.dumps),
+        acquires().map(cbor2.dumps),  # acquires that reach the engine, with odd costs, waits, scopes
         hand_made(),  # what cbor2 would never write
         mutated(valid_requests().map(cbor2.dumps)),  # a valid request with bytes changed
     )

@@ -116,6 +116,9 @@ class Bucket:
         if self.holding is not None:
             best = self.holding.remaining(now)
         for limiter in self.limiters:
+            quota = getattr(limiter, "quota", None)
+            if quota is not None and quota.on_exhaust == "allow":
+                continue  # never refuses: its balance is in `show`, not in what a permit has left
             left = limiter.remaining(now)
             if left is None:
                 continue

@@ -306,15 +306,14 @@ class AsyncClient:
         return self
 
     async def close(self) -> None:
-        """Close the connection (the daemon then releases its leases); calls still waiting on it raise ``RatelimitdError``.
+        """Close the connection and give up the leases held (the daemon releases them); waiting calls raise ``RatelimitdError``.
 
-        A later call reconnects.
+        A later call reconnects, and renews no lease held before.
         """
         link, self._link = self._link, None
         self._backend = self._connect_lock = None
+        self._leases.release_all()
         if link is not None:
-            if link.broken is None:
-                self._leases.release_all()
             link.fail(RatelimitdError(f"the client of {self.path} was closed while the request waited"))
 
     aclose = close

@@ -83,6 +83,7 @@ class Client:
         self.timeout = _timeout(timeout)
         self.name = name
         self._leases = LeaseBook()
+        self._lease_ends = self._leases.due  # the same list, tested after every call
         self._sock: _socket.socket | None = None
         self._inbox: Inbox | None = None
         self._pid = 0
@@ -134,10 +135,12 @@ class Client:
         return None if sock is None or self._pid != _getpid() else sock.fileno()
 
     def close(self) -> None:
-        """Close the connection, if open; the daemon then releases its leases. A later call opens a new one."""
+        """Close the connection, if open, and give up the leases held: the daemon releases them.
+
+        A later call opens a new one, which renews no lease held before.
+        """
         with self._lock:
-            if self._sock is not None:
-                self._leases.release_all()
+            self._leases.release_all()
             self._drop()
 
     def on_push(self, callback: PushHook) -> PushHook:
@@ -456,7 +459,7 @@ class Client:
                     raise
             else:
                 raise AssertionError("unreachable")
-        if self._leases.due:
+        if self._lease_ends:
             self._leases.fire()
         return reply
 

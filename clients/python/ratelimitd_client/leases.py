@@ -170,7 +170,7 @@ class LeaseBook:
     def forget(self) -> None:
         """Drop every lease without ending it: after ``fork()`` they belong to the parent's connection."""
         self.held = {}
-        self.due = []
+        self.due.clear()
 
     def _end(self, lease: Lease, reason: str, message: dict[str, Any] | None) -> None:
         if lease.end_reason is not None:
@@ -182,7 +182,8 @@ class LeaseBook:
 
     def fire(self) -> None:
         """Call every callback with every lease ended since the last call; a callback that raises is logged."""
-        due, self.due = self.due, []
+        due = self.due[:]
+        self.due.clear()  # in place: the clients test this very list on their hot path
         for lease in due:
             for callback in self.callbacks:
                 try:

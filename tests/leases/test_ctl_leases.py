@@ -16,6 +16,8 @@ from pathlib import Path
 
 from ratelimitd_client import Client
 
+from ratelimitd.cli import render
+
 from ..cli.helpers import ctl, ctl_command, parse
 from .tables import TABLE
 
@@ -49,6 +51,14 @@ def test_leases_and_show_list_the_holder_and_what_it_holds(start_daemon) -> None
         assert [ws.lease, "ws", "ws", "1", str(os.getpid()), str(os.getuid())] in [row[:6] for row in shown]
         assert [position.lease, "position", "wallets[wallet=W1]", "1", str(os.getpid())] in [row[:5] for row in shown]
         assert ["wallets", "wallet=W1", "1/2", "1", "1"] in shown  # SCOPE: the count of wallet W1, one lease
+
+        assert client.acquire("k", "metered", "2.5").granted
+        month = next(b for b in client.show("k")["buckets"] if b["name"] == "month")
+        shown = ctl("--socket", daemon.socket, "show", "k").output.splitlines()
+        assert ["month", "quota", "-", "k", "1000/month", "2.5/1000", "997.5", "-", "0", "-"] in [line.split() for line in shown]
+        (quota,) = [line for line in shown if line.split()[:2] == ["month", "2.5/1000"]]  # the QUOTA table's row
+        assert quota.split()[:3] == ["month", "2.5/1000", "997.5"]
+        assert render.moment(month["balance"]["period_end"]) in quota and quota.split()[-3:] == ["0", "3", "allow"]
 
 
 def test_release_renew_and_settle_from_the_shell(start_daemon) -> None:

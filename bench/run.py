@@ -119,6 +119,8 @@ def run_main(backends, size: dict, tmp: str, samples: dict, notes: dict, failure
         for b in backends:
             if notes.get(b.id, "").startswith("FAILED"):
                 continue
+            if any(s.cut for s in samples.get(b.id, ())):
+                continue  # it hit the time limit once: more runs would only add that limit again
             max_seconds = size["max_seconds"]
             if b.id == "pyrate-sqlite":
                 if run >= size.get("sqlite_runs", size["runs"]):

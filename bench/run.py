@@ -50,7 +50,7 @@ FULL = {
     "many_keys": 100_000, "many_grants": 2, "many_runs": 3,
     "wait_seconds": 3.0, "wait_runs": 3, "startup_keys": 100_000, "startup_runs": 3,
 }  # fmt: skip
-SMOKE = {"n": 300, "max_seconds": 5.0, "runs": 1, "warmup": 20, "many_keys": 2_000, "many_grants": 2, "many_runs": 1,
+SMOKE = {"n": 300, "max_seconds": 3.0, "runs": 1, "warmup": 20, "many_keys": 2_000, "many_grants": 2, "many_runs": 1,
          "wait_seconds": 0.3, "wait_runs": 1, "startup_keys": 2_000, "startup_runs": 1}  # fmt: skip
 SECTIONS = ("main", "many", "waiting", "startup")
 MANY_KEYS_ALGORITHMS = ("sliding-log", "sliding-window")

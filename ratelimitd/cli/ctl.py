@@ -194,8 +194,11 @@ def show(socket: str | None, key: str, as_json: bool) -> None:
 
     Provider, tier and docs; per bucket its kind, algorithm, owner, and per
     rate what is used of the limit, what remains, the seconds until it grows,
-    the waiters and a provider's hold; the endpoints and their buckets; the
-    tier's informational values.
+    the waiters and a provider's hold (for a concurrency or capacity bucket,
+    what is held of the limit); the leases held, with their holder's pid and
+    uid and their age; the counts per scope value; the quota balances with the
+    end of their period; the endpoints and their buckets; the tier's
+    informational values.
 
     Example:
 

@@ -168,7 +168,10 @@ class LeaseWatch:
         if self.client.fileno() is None and not self.lease.ended:
             if not self.away:
                 self.away = True
-                click.echo(f"ratelimitctl: warning: the daemon went away; lease {self.lease.id} will be reattached when it is back", err=True)
+                click.echo(
+                    f"ratelimitctl: warning: the daemon went away; lease {self.lease.id} will be reattached when it is back",
+                    err=True,
+                )
             try:
                 self.client.connect()
             except DaemonUnavailable:
@@ -181,7 +184,10 @@ class LeaseWatch:
     def _ended(self, lease: Lease) -> None:
         if lease is not self.lease:
             return
-        how = {"lost": "is lost (the daemon did not keep it over its restart)"}.get(lease.end_reason or "", f"was ended by the daemon ({lease_render.end_reason(lease)})")
+        if lease.end_reason == "lost":
+            how = "is lost (the daemon did not keep it over its restart)"
+        else:
+            how = f"was ended by the daemon ({lease_render.end_reason(lease)})"
         action = ""
         if self.signum is not None and self.process is not None and self.process.poll() is None:
             try:

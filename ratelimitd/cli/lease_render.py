@@ -17,14 +17,18 @@ def holding_sections(buckets: Sequence[Mapping[str, Any]]) -> list[str]:
     sections = []
     held = _lease_holdings(buckets)
     if held:
-        rows = [(ident, lease.get("endpoint") or NONE, ", ".join(holds), *_lease_cells(lease)) for ident, (lease, holds) in held.items()]
+        rows = [
+            (ident, lease.get("endpoint") or NONE, ", ".join(holds), *_lease_cells(lease))
+            for ident, (lease, holds) in held.items()
+        ]
         sections.append(columns(("LEASE", "ENDPOINT", "HOLDS", "PID", "UID", "AGE", "IDLE", "ENDS IN", "STATE"), rows))
     scope_rows = _scope_rows(buckets)
     if scope_rows:
         sections.append(columns(("BUCKET", "SCOPE", "USED/LIMIT", "REMAINING", "LEASES"), scope_rows))
     quota_rows = _quota_rows(buckets)
     if quota_rows:
-        sections.append(columns(("QUOTA", "USED/LIMIT", "REMAINING", "PERIOD END", "OVERAGE", "BILLED", "ON EXHAUST"), quota_rows))
+        header = ("QUOTA", "USED/LIMIT", "REMAINING", "PERIOD END", "OVERAGE", "BILLED", "ON EXHAUST")
+        sections.append(columns(header, quota_rows))
     return sections
 
 

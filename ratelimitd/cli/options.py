@@ -38,7 +38,9 @@ class SignalName(click.ParamType):
             return value
         text = str(value).strip().upper()
         try:
-            return signal.Signals(int(text)) if text.isdigit() else signal.Signals[text if text.startswith("SIG") else f"SIG{text}"]
+            if text.isdigit():
+                return signal.Signals(int(text))
+            return signal.Signals[text if text.startswith("SIG") else f"SIG{text}"]
         except (KeyError, ValueError):
             self.fail(f"{value!r} is not a signal: give a name such as TERM, INT, HUP, KILL or a number", param, ctx)
 

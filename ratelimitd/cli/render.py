@@ -359,7 +359,8 @@ def permit_text(permit: Permit, key: str, endpoint: str, cost: Any, wait: float 
         )
     if permit.lease is not None:
         reservation = permit.lease_state is not None and permit.lease_state.reservation
-        items.append(("lease", f"{permit.lease} (a reservation: charged in full unless settled)" if reservation else permit.lease))
+        text = f"{permit.lease} (a reservation: charged in full unless settled)" if reservation else permit.lease
+        items.append(("lease", text))
     return pairs(items)
 
 

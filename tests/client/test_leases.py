@@ -84,7 +84,9 @@ def test_a_lease_is_named_by_a_lease_a_permit_or_its_id() -> None:
 
 def test_acquire_sends_scopes_and_reserve() -> None:
     message = acquire_message("k", "position", 1, None, 0, {"wallet": "W1"}, 60)
-    assert message == {"op": "acquire", "id": 0, "key": "k", "endpoint": "position", "cost": 1, "scopes": {"wallet": "W1"}, "reserve": 60.0}
+    assert message == {
+        "op": "acquire", "id": 0, "key": "k", "endpoint": "position", "cost": 1, "scopes": {"wallet": "W1"}, "reserve": 60.0
+    }  # fmt: skip
     assert "scopes" not in acquire_message("k", "e") and "reserve" not in acquire_message("k", "e")
     with pytest.raises(TypeError, match="scopes must map scope names"):
         acquire_message("k", "e", scopes={"wallet": 1})

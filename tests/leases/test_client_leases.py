@@ -16,7 +16,6 @@ import threading
 import time
 
 import pytest
-import trio
 
 from ratelimitd_client import AsyncClient, Client, Lease, UnknownLease
 
@@ -80,7 +79,8 @@ async def test_an_async_holder_is_told_of_its_eviction(start_daemon) -> None:
             assert await first.poll(timeout=PUSH_WITHIN) == 1
             assert held.lease_state.end_reason == "evicted"
         assert ended == ["evicted"]
-        assert held.lease not in [lease["lease"] for lease in await first.leases("k")]  # it is gone, and leaving permit() raised nothing
+        # it is gone, and leaving permit() raised nothing
+        assert held.lease not in [lease["lease"] for lease in await first.leases("k")]
 
 
 def test_reject_refuses_without_a_retry_time_and_a_waiter_gets_the_slot_when_it_is_released(start_daemon) -> None:

@@ -93,7 +93,8 @@ def test_acquire_with_scopes_and_a_reservation(start_daemon) -> None:
 def start_run(daemon, marker: Path, *options: str, endpoint: str = "ws") -> subprocess.Popen[str]:
     """Start ``ratelimitctl run k ENDPOINT OPTIONS -- CHILD`` and return once the command has started."""
     process = subprocess.Popen(
-        [*ctl_command(), "--socket", daemon.socket, "run", "k", endpoint, *options, "--", sys.executable, "-c", CHILD, str(marker)],
+        [*ctl_command(), "--socket", daemon.socket, "run", "k", endpoint, *options]
+        + ["--", sys.executable, "-c", CHILD, str(marker)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

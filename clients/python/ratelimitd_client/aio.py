@@ -425,7 +425,10 @@ class AsyncClient:
         *,
         scopes: dict[str, str] | None = None,
     ) -> AsyncIterator[Permit]:
-        """Reserve ``cost`` and yield the granted ``Permit``; ``await settle(permit, real_cost)`` inside. As ``Client.reserve``."""
+        """Reserve ``cost`` and yield the granted ``Permit``; ``await settle(permit, real_cost)`` inside.
+
+        As ``Client.reserve``.
+        """
         permit = await self.acquire(key, endpoint, cost, wait, priority, scopes=scopes, reserve=within)
         if not permit.granted:
             raise RateLimited(permit, key, endpoint, wait)
@@ -589,7 +592,8 @@ class AsyncClient:
                 await self._reattach(link)
             except _ConnectionLost as exc:
                 link.fail(exc)
-                raise DaemonUnavailable(self.path, f"the connection broke while leases were renewed ({exc})", self.origin) from exc
+                reason = f"the connection broke while leases were renewed ({exc})"
+                raise DaemonUnavailable(self.path, reason, self.origin) from exc
         return link
 
     async def _reattach(self, link: _Link) -> None:

@@ -120,7 +120,8 @@ class Client:
                     self._open()
                 except (OSError, _ConnectionLost) as exc:
                     self._drop()
-                    raise DaemonUnavailable(self.path, f"the connection broke while leases were renewed ({exc})", self.origin) from exc
+                    reason = f"the connection broke while leases were renewed ({exc})"
+                    raise DaemonUnavailable(self.path, reason, self.origin) from exc
         if self._leases.due:
             self._leases.fire()
         return self

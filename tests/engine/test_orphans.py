@@ -7,8 +7,6 @@ followed through the 30 s grace without waiting for it.
 
 from __future__ import annotations
 
-import pytest
-
 from ratelimitd.engine import Engine
 from ratelimitd.engine.leases import ORPHAN_GRACE
 from ratelimitd.engine.snapshot import export, restore
@@ -51,11 +49,6 @@ def test_an_orphan_keeps_its_slot_through_the_grace_and_is_freed_after_it():
     assert granted.granted and granted.extra["lease"].startswith("run2-")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine: LeaseBook.due takes a lease whose deadline became None (a reattached orphan) as due, so "
-    "service ends it at the old grace deadline, with reason 'idle'",
-)
 def test_an_orphan_renewed_within_the_grace_is_kept_past_it_by_its_new_connection():
     first, lease = first_run()
     engine = second_run(first)

@@ -271,3 +271,12 @@ def test_credits_are_shared_by_the_organisation(daemon) -> None:
         assert client.acquire("org_a", "rest").granted
         assert client.acquire("org_b", "webhook_event").granted
         assert balance(client, "org_a", "credits")["used"] == balance(client, "org_b", "credits")["used"] == Decimal("1.1")
+
+
+def test_backoff_cap_and_credit_billing_are_reported_per_plan(daemon) -> None:
+    """"Cap the backoff at 30 seconds"; "Credits are billed integer-rounded at the end of each period"."""
+    with Client(daemon.socket) as client:
+        for plan in REST:
+            info = client.hello(plan)["limits"]["info"]
+            assert info["retry_backoff_cap"] == "30s", plan
+            assert info["credits_billing"] == "integer-rounded at the end of each period", plan

@@ -263,13 +263,8 @@ def test_free_websocket_session_ends_when_the_days_time_is_used_up_and_no_new_on
             assert refused.retry_after == pytest.approx(seconds_to_utc_midnight(now), abs=5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon: ops.acquire does not wake the scheduler when a grant opens a lease with a deadline "
-    "(here the end of the day's time quota), so a lease held by a client that makes no further call "
-    "is never ended: no lease-ended push within 5 s of a 2s/day allowance",
-)
 def test_free_websocket_session_ends_on_its_own_when_the_days_time_is_used_up(start_daemon) -> None:
+    """Nothing but the time quota happens on this daemon: the lease's deadline alone must end it."""
     daemon = start_daemon(keys_table("polynode", {"k": polynode("short_free")}, SHORT_FREE))
     with Client(daemon.socket) as holder:
         wait_for(lambda: holder.status()["connections"] == 1)  # start_daemon's probe has gone: nothing else wakes the daemon

@@ -66,7 +66,7 @@ class Bucket:
     refuses; while it is live, nobody else may take from this bucket ahead of it.
     """
 
-    __slots__ = ("owner", "name", "spec", "limiters", "holding", "held_until", "blocker", "feedback")
+    __slots__ = ("owner", "name", "spec", "limiters", "holding", "held_until", "blocker", "feedback", "cap")
 
     def __init__(self, owner: str, spec: BucketSpec) -> None:
         self.owner = owner
@@ -75,11 +75,14 @@ class Bucket:
         self.limiters = make_limiters(spec)
         self.holding = make_holding(spec)  # concurrency and capacity: what leases hold
         self.held_until = 0
+        self.cap: Amount | None = None  # a provider's limit below the table's: larger costs cannot pass now
         self.blocker: Waiter | None = None
         self.feedback: dict[str, Any] = {}  # what provider reports did here (see engine.feedback)
 
     def wait(self, cost: Amount, now: int) -> int:
         """Report ns from ``now`` until every rate of this bucket (and any hold) allows ``cost``."""
+        if self.cap is not None and cost > self.cap:
+            return NEVER
         longest = self.held_until - now if self.held_until > now else 0
         for limiter in self.limiters:
             needed = limiter.wait(cost, now)
@@ -130,10 +133,21 @@ class Bucket:
             reset = max(reset, self.held_until - now)
         return best, reset
 
-    def line_held(self) -> bool:
-        """Report whether a live waiter that this bucket refuses holds its line."""
+    def line_held(self, now: int, cost: Amount) -> bool:
+        """Report whether a waiter this bucket refused still keeps ``cost`` from being taken ahead of it.
+
+        It does while it is live and the bucket cannot give both it and ``cost``
+        now; once both fit (its moment has come and the scheduler will serve it),
+        taking ``cost`` delays nobody.
+        """
         blocker = self.blocker
-        return blocker is not None and blocker.live
+        if blocker is None or not blocker.live:
+            return False
+        both = blocker.cost + cost
+        capacity = self.spec.capacity
+        if capacity is not None and both > capacity:
+            return True
+        return self.wait(both, now) > 0
 
     def rebuild(self, spec: BucketSpec, now: int) -> None:
         """Adopt ``spec`` on reload, keeping what was spent.
@@ -144,6 +158,7 @@ class Bucket:
         """
         old_kind = self.spec.kind
         self.spec = spec
+        self.cap = None  # the table's limits apply again; the provider's are learned anew
         fresh = make_holding(spec)
         if fresh is None or self.holding is None:
             self.holding = fresh  # a holding that appears starts empty; leases of a vanished one end with it
@@ -179,3 +194,4 @@ class Bucket:
         """Forget everything spent and any hold; waiters stay queued and leases keep what they hold."""
         self.limiters = make_limiters(self.spec)
         self.held_until = 0
+        self.cap = None

@@ -155,8 +155,8 @@ class Engine(LeaseOps, Describing):
         refusing: Bucket | None = None
         queued: Bucket | None = None
         for bucket in buckets:
-            if bucket.blocker is not None and queued is None and bucket.line_held():
-                queued = bucket
+            if bucket.blocker is not None and queued is None and cost and bucket.line_held(now, cost):
+                queued = bucket  # a peek (cost 0) takes nothing: it never waits in line
             needed = bucket.wait(cost, now)
             if needed > longest:
                 longest = needed
@@ -176,7 +176,7 @@ class Engine(LeaseOps, Describing):
             waiter = self._enqueue(key, endpoint, compiled, buckets, cost, deadline, priority, token)
             waiter.extras = extras
             for bucket in buckets:
-                if not bucket.line_held() and bucket.wait(cost, now):
+                if not (bucket.blocker is not None and bucket.blocker.live) and bucket.wait(cost, now):
                     bucket.blocker = waiter
             return waiter
         self.denials += 1
@@ -199,8 +199,18 @@ class Engine(LeaseOps, Describing):
     def _denied(self, buckets: tuple[Bucket, ...], cost: Amount, now: int, reason: str, scope: Bucket) -> Decision:
         retry_after = max(bucket.wait(cost, now) for bucket in buckets)
         if reason == "queue" and scope.blocker is not None:
+            # not before the waiter ahead is served, and then only when this cost fits beside it
             blocker = scope.blocker
-            retry_after = max(retry_after, max(bucket.wait(blocker.cost, now) for bucket in blocker.buckets))
+            ahead = max(bucket.wait(blocker.cost, now) for bucket in blocker.buckets)
+            both = blocker.cost + cost
+            capacity = scope.spec.capacity
+            if capacity is None or both <= capacity:
+                beside = scope.wait(both, now)
+            elif scope.holding is not None:
+                beside = NEVER  # the waiter ahead takes what this needs: only a release can help
+            else:
+                beside = max(ahead, 1)  # not together: after the waiter ahead is served, at the earliest
+            retry_after = max(retry_after, beside, ahead)
         reports = tuple((bucket.name, *bucket.report(now)) for bucket in buckets)
         remaining, reset = scope.report(now)
         return Decision(False, retry_after, scope.name, remaining, reset, reports, reason)

@@ -117,7 +117,8 @@ def _learn_limit(bucket: Bucket, limit: Amount, window: int | None, now: int) ->
         matching = windows if len(windows) == 1 else []
     for limiter in matching:
         if 0 < limit < limiter.rate.limit:
-            limiter.retune(replace(limiter.rate, limit=limit), now)
+            limiter.retune(replace(limiter.rate, limit=limit, burst=None if limiter.rate.burst is None else min(limiter.rate.burst, limit)), now)
+            bucket.cap = limit if bucket.cap is None else min(bucket.cap, limit)
             bucket.feedback["provider_limit"] = limit
             bucket.feedback["corrections"] = bucket.feedback.get("corrections", 0) + 1
             bucket.feedback["last_correction"] = now

@@ -147,8 +147,9 @@ class LeaseBook:
             if lease is None or not lease.live:
                 continue
             deadline = lease.deadline()
-            if deadline is not None and deadline > now:
-                heapq.heappush(heap, (deadline, lease_id))  # renewed since it was scheduled
+            if deadline is None or deadline > now:  # renewed (or reattached) since it was scheduled
+                if deadline is not None:
+                    heapq.heappush(heap, (deadline, lease_id))
                 continue
             due.append(lease)
         return due

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import trio
+from ratelimitd_client.display import shown
 from ratelimitd_client.protocol import PROTOCOL_VERSION
 from ratelimitd_client.wire import DEFAULT_MAX_FRAME, encode
 
@@ -59,6 +60,14 @@ class Settings:
     max_unread: int = 4 << 20  # bytes of replies a client may leave unread before it is dropped
     first_frame_timeout: float = 10.0  # a connection that sends nothing this long is closed
     idle_timeout: float = 900.0  # one with no request, waiter or lease this long is closed (clients reconnect)
+
+
+def _load(path: str) -> TierTable:
+    """Load the tier table at ``path``; a file that cannot be read is a ``ConfigError`` too."""
+    try:
+        return load_file(path)
+    except (OSError, ValueError) as exc:  # missing, unreadable, a path with a NUL byte
+        raise ConfigError(f"cannot read the tier table: {exc}", file=shown(path, 200)) from exc
 
 
 class Server:
@@ -101,19 +110,19 @@ class Server:
                 return acquire(self, message, conn)
             handler = OPS.get(op) if type(op) is str else None
             if handler is None:
-                raise UnknownOp(f"unknown op {op!r}; this daemon knows {sorted(('acquire', *OPS))}")
+                raise UnknownOp(f"unknown op {shown(op)}; this daemon knows {sorted(('acquire', *OPS))}")
             reply = handler(self, message, conn)
+            if reply is None:
+                return None
+            reply["id"] = rid
+            return encode(reply)
         except RequestError as exc:
             self.errors += 1
             return encode(error_reply(rid, exc))
         except Exception:  # one bad request must never take the daemon down
             self.errors += 1
-            log.exception("internal error handling op %r", op)
-            return encode({"id": rid, "error": "internal", "message": f"internal error handling op {op!r}; see the daemon's log"})
-        if reply is None:
-            return None
-        reply["id"] = rid
-        return encode(reply)
+            log.exception("internal error handling op %s", shown(op))
+            return encode({"id": rid, "error": "internal", "message": f"internal error handling op {shown(op)}; see the daemon's log"})
 
     def wake_scheduler(self) -> None:
         """Make the scheduler look at the waiters again (something changed)."""
@@ -129,6 +138,7 @@ class Server:
         lease_id = decision.extra.get("lease") if decision.extra else None
         if lease_id is not None:
             conn.leases.add(lease_id)
+            self.wake_scheduler()  # its TTL, idle timeout or time quota may be the next thing to happen
             lease = self.engine.leases.by_id.get(lease_id)
             if lease is not None and lease.holder is None:
                 lease.holder = conn.peer
@@ -167,7 +177,7 @@ class Server:
         path = path or self.settings.config
         self.notify(RELOADING=1)
         try:
-            table = await trio.to_thread.run_sync(load_file, path)
+            table = await trio.to_thread.run_sync(_load, path)
         except ConfigError as exc:
             self.reload_error = str(exc)
             log.error("reload refused, keeping the current tier table: %s", exc)
@@ -293,15 +303,17 @@ class Server:
             self._per_uid[peer.uid] += 1
         try:
             await conn.run(self.handle, self.settings.max_frame)
+        except Exception:  # one connection's failure ends that connection, never the daemon
+            log.exception("internal error on the connection of %s; closing it", peer.describe() if peer else "?")
         finally:
             self.connections.discard(conn)
             if peer is not None:
                 self._per_uid[peer.uid] -= 1
             for waiter in conn.waiters:
                 self.engine.cancel(waiter)
-            if conn.leases:
+            if conn.leases and not self._stop.is_set():
                 self.engine.release_all(conn.leases, self.clock.now())  # a crashed script gives its slots back
-                conn.leases.clear()
+            conn.leases.clear()  # when stopping, leases are kept: saved, their clients reattach after the restart
             if conn.waiters or self.engine.leases.notices:
                 conn.waiters.clear()
                 self.push_notices()

@@ -11,7 +11,8 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from ratelimitd_client.amounts import Amount, to_amount
+from ratelimitd_client.amounts import MAX_AMOUNT, Amount, to_amount
+from ratelimitd_client.display import shown
 
 from ..errors import BadRequest
 
@@ -32,7 +33,7 @@ def text(message: dict[str, Any], field: str) -> str:
         raise BadRequest(f"field {field!r} is required")
     if isinstance(value, str):
         raise BadRequest(f"field {field!r} must be 1 to {MAX_NAME} characters, got {len(value)}")
-    raise BadRequest(f"field {field!r} must be a string, not {type(value).__name__} {value!r:.60}")
+    raise BadRequest(f"field {field!r} must be a string, not {type(value).__name__} {shown(value)}")
 
 
 def optional_text(message: dict[str, Any], field: str) -> str | None:
@@ -44,7 +45,7 @@ def optional_text(message: dict[str, Any], field: str) -> str | None:
 
 def amount(value: Any, field: str) -> Amount:
     """Return ``value`` as an exact non-negative amount (int, Decimal, float via its repr)."""
-    if type(value) is int and value >= 0:
+    if type(value) is int and 0 <= value <= MAX_AMOUNT:
         return value
     try:
         return to_amount(value, f"field {field!r}")
@@ -66,10 +67,13 @@ def seconds_field(message: dict[str, Any], field: str, maximum: float = MAX_WAIT
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise BadRequest(f"field {field!r} must be a number of seconds, not {type(value).__name__} {value!r:.60}")
-    number = float(value)
+        raise BadRequest(f"field {field!r} must be a number of seconds, not {type(value).__name__} {shown(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer or decimal beyond any float: surely out of range
+        number = math.inf
     if math.isnan(number) or number < 0 or number > maximum:
-        raise BadRequest(f"field {field!r} must be between 0 and {maximum:g} seconds, got {value!r}")
+        raise BadRequest(f"field {field!r} must be between 0 and {maximum:g} seconds, got {shown(value)}")
     return number
 
 
@@ -79,7 +83,7 @@ def integer(message: dict[str, Any], field: str, default: int, low: int, high: i
     if value is None:
         return default
     if type(value) is not int:
-        raise BadRequest(f"field {field!r} must be an integer, not {type(value).__name__} {value!r:.60}")
+        raise BadRequest(f"field {field!r} must be an integer, not {type(value).__name__} {shown(value)}")
     if not low <= value <= high:
-        raise BadRequest(f"field {field!r} must be between {low} and {high}, got {value}")
+        raise BadRequest(f"field {field!r} must be between {low} and {high}, got {shown(value)}")
     return value

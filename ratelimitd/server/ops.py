@@ -13,7 +13,8 @@ import os
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Callable
 
-from ratelimitd_client.amounts import normalize
+from ratelimitd_client.amounts import MAX_AMOUNT, normalize
+from ratelimitd_client.display import shown
 from ratelimitd_client.protocol import PROTOCOL_VERSION
 from ratelimitd_client.wire import encode
 
@@ -83,11 +84,11 @@ def acquire(server: "Server", message: dict[str, Any], conn: "Connection") -> by
     if type(endpoint) is not str:
         endpoint = fields.text(message, "endpoint")
     cost = message.get("cost")
-    if cost is not None and (type(cost) is not int or cost < 0):
+    if cost is not None and (type(cost) is not int or not 0 <= cost <= MAX_AMOUNT):
         cost = fields.amount(cost, "cost")
     wait = message.get("wait")
     priority = message.get("priority", 0)
-    if type(priority) is not int:
+    if type(priority) is not int or not -1000 <= priority <= 1000:
         priority = fields.integer(message, "priority", 0, -1000, 1000)
     if server.restricted:
         check_key(server.restricted, key, conn.peer, "acquire")
@@ -123,7 +124,7 @@ def lease_request(message: dict[str, Any], conn: "Connection") -> LeaseRequest:
     scopes = message.get("scopes")
     if scopes is not None:
         if type(scopes) is not dict or not all(type(k) is str and type(v) is str for k, v in scopes.items()):
-            raise BadRequest(f"field 'scopes' must map scope names to string values, e.g. {{'wallet': 'W1'}}, not {scopes!r:.80}")
+            raise BadRequest(f"field 'scopes' must map scope names to string values, e.g. {{'wallet': 'W1'}}, not {shown(scopes, 80)}")
     reserve = fields.seconds_field(message, "reserve")
     return LeaseRequest(scopes, conn.ident, conn.peer, None if reserve is None else to_ns(reserve))
 
@@ -296,6 +297,9 @@ def reload(server: "Server", message: dict[str, Any], conn: "Connection") -> Non
             reply = await server.reload(path)
         except ConfigError as exc:
             reply = {"error": exc.code, "message": str(exc)}
+        except Exception:  # a reload must never take the daemon down
+            log.exception("internal error while reloading")
+            reply = {"error": "internal", "message": "internal error while reloading; see the daemon's log"}
         reply["id"] = rid
         conn.push(encode(reply))
 

@@ -158,13 +158,16 @@ class BucketSpec:
         """Report the largest cost one request may ask of this bucket (None: no bound).
 
         The smallest of: each rate's capacity (its limit, or its burst), the
-        ``count_limit`` of a capacity bucket, the limit of a quota that denies
+        ``count_limit`` of a capacity bucket, the slots of a concurrency bucket
+        (a request holding more than all of them could never be granted), the limit of a quota that denies
         when exhausted (one that allows overage grants any cost), and
         ``max_cost``. A time quota bounds lease time, not a request's cost: None.
         """
         bounds = [rate.capacity for rate in self.rates]
         if self.count_limit is not None:
             bounds.append(self.count_limit)
+        if self.kind == "concurrency" and self.concurrent is not None:
+            bounds.append(self.concurrent)
         if self.kind == "quota" and self.quota is not None and self.quota.on_exhaust == "deny":
             bounds.append(self.quota.limit)
         if self.max_cost is not None:

@@ -205,11 +205,6 @@ def test_a_reservation_settled_lower_refunds_higher_charges_more_and_unsettled_s
         assert remaining() == 61 and reservation.lease_state.end_reason == "released"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon: ops.acquire does not wake the scheduler when a grant opens a lease with a deadline "
-    "(reservation, ttl, idle, time quota), so the lease outlives it until something else wakes the scheduler",
-)
 def test_a_reservation_left_open_expires_charged_in_full_and_its_holder_is_told(start_daemon) -> None:
     daemon = start_daemon(TABLE)
     with Client(daemon.socket) as client:

@@ -52,11 +52,6 @@ def test_a_holder_reattaches_after_kill_9(start_daemon) -> None:
     holder_keeps_its_slot_over_a_restart(start_daemon, "kill -9")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon: a clean stop (SIGTERM) ends every connection before the final flush, and a closing "
-    "connection releases its leases, so the restarted daemon has no lease to hand back",
-)
 def test_a_holder_reattaches_after_sigterm(start_daemon) -> None:
     holder_keeps_its_slot_over_a_restart(start_daemon, "SIGTERM")
 

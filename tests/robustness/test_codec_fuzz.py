@@ -9,6 +9,8 @@ raised, and never more buffered than the one frame not yet complete.
 
 from __future__ import annotations
 
+import io
+
 import struct
 from decimal import Decimal
 from typing import Any
@@ -48,11 +50,13 @@ def reference(stream: bytes, max_frame: int) -> tuple[list[tuple[int, bytes]], t
 
 
 def expected(body: bytes) -> Any:
-    """Return what cbor2 decodes ``body`` to, or ``_BAD`` when it cannot (the decoder must then say ``BadFrame``)."""
+    """Return the one CBOR item ``body`` holds, or ``_BAD`` when it holds not exactly one (``BadFrame`` then)."""
+    stream = io.BytesIO(body)
     try:
-        return cbor2.loads(body, max_depth=DEFAULT_MAX_DEPTH)
+        item = cbor2.CBORDecoder(stream, max_depth=DEFAULT_MAX_DEPTH).decode()
     except Exception:
         return _BAD
+    return item if stream.tell() == len(body) else _BAD
 
 
 def same(a: Any, b: Any) -> bool:

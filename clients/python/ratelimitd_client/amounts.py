@@ -12,9 +12,17 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Union
 
-__all__ = ["Amount", "to_amount", "normalize"]
+from .display import shown
+
+__all__ = ["Amount", "to_amount", "normalize", "MAX_AMOUNT", "MAX_PLACES"]
 
 Amount = Union[int, Decimal]
+
+# Bounds on an amount from outside. No provider counts beyond 10**18 (credits, items, requests),
+# nor bills finer than 10**-18; and an unbounded decimal such as 1E+1000000 would make the
+# daemon build a million-digit integer: a request must not be able to cost that much CPU.
+MAX_AMOUNT = 10**18
+MAX_PLACES = 18
 
 
 def normalize(value: Decimal) -> Amount:
@@ -38,13 +46,17 @@ def to_amount(value: object, what: str = "amount") -> Amount:
         try:
             number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
         except InvalidOperation:
-            raise ValueError(f"{what} {value!r} is not a number") from None
+            raise ValueError(f"{what} {shown(value)} is not a number") from None
         if not number.is_finite():
-            raise ValueError(f"{what} {value!r} is not a finite number")
+            raise ValueError(f"{what} {shown(value)} is not a finite number")
+        if number and (number.adjusted() > 18 or number.as_tuple().exponent < -MAX_PLACES):
+            raise ValueError(f"{what} {shown(value)} is out of range: at most {MAX_AMOUNT} with {MAX_PLACES} decimal places")
         result = normalize(number)
     else:
         raise ValueError(f"{what} must be a number, not {type(value).__name__}")
     if result < 0:
-        raise ValueError(f"{what} {value!r} is negative")
+        raise ValueError(f"{what} {shown(value)} is negative")
+    if result > MAX_AMOUNT:
+        raise ValueError(f"{what} {shown(value)} is out of range: at most {MAX_AMOUNT}")
     return result
 

@@ -10,9 +10,11 @@ socket: bytes go in through ``FrameDecoder.receive``, messages come out, and
 from __future__ import annotations
 
 import struct
+from io import BytesIO
 from typing import Any
 
 import cbor2
+from cbor2 import CBORDecoder
 
 __all__ = [
     "HEADER_SIZE",
@@ -40,7 +42,6 @@ DEFAULT_MAX_DEPTH = 16
 _pack = _HEADER.pack
 _unpack_from = _HEADER.unpack_from
 _dumps = cbor2.dumps
-_loads = cbor2.loads
 
 
 class FrameTooLarge(Exception):
@@ -81,13 +82,19 @@ def encode(message: Any) -> bytes:
 def decode_body(body: bytes | bytearray | memoryview, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """Return the message of one frame body, or a ``BadFrame`` saying why it is not one.
 
-    Any failure of the decoder on untrusted bytes is the sender's fault, so it is
-    reported as a value rather than raised.
+    The body must be exactly one CBOR item: bytes after it are an error (they
+    would be a second message the sender meant, or garbage). Any failure of the
+    decoder on untrusted bytes is the sender's fault, so it is reported as a
+    value rather than raised.
     """
+    stream = BytesIO(body)
     try:
-        return _loads(body, max_depth=max_depth)
+        message = CBORDecoder(stream, max_depth=max_depth).decode()
     except (cbor2.CBORError, ValueError, TypeError, OverflowError, RecursionError, MemoryError) as exc:
         return BadFrame(f"malformed CBOR: {exc}")
+    if stream.tell() != len(body):
+        return BadFrame(f"malformed CBOR: {len(body) - stream.tell()} bytes after the frame's one item")
+    return message
 
 
 class FrameDecoder:

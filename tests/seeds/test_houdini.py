@@ -126,7 +126,8 @@ def test_pro_limits_adjusted_per_agreement_are_per_key_overrides(daemon) -> None
         assert rate_numbers(limits, "exchange") == list(zip(LIMITS["pro"]["exchange"], WINDOWS))  # not overridden
         assert client.acquire("partner", "quote", cost=1000).granted
         assert not client.acquire("partner", "quote").granted
-        assert rate_numbers(client.hello("pro"), "quote") == list(zip(LIMITS["pro"]["quote"], WINDOWS))  # other Pro keys keep theirs
+        # other Pro keys keep the tier's
+        assert rate_numbers(client.hello("pro"), "quote") == list(zip(LIMITS["pro"]["quote"], WINDOWS))
 
 
 def test_a_429_with_retry_after_limit_and_window_ms_holds_the_endpoint(daemon) -> None:

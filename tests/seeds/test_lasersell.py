@@ -251,7 +251,8 @@ def test_inactivity_timeout_ends_a_session_on_its_own(start_daemon) -> None:
     """Nothing but the timeout happens on this daemon: the session's deadline alone must end it."""
     daemon = start_daemon(keys_table("lasersell", {"k": lasersell("idle")}, EXTRA_TIERS))
     with Client(daemon.socket) as holder:
-        wait_for(lambda: holder.status()["connections"] == 1)  # start_daemon's probe has gone: nothing else wakes the daemon
+        # start_daemon's probe has gone: nothing else wakes the daemon
+        wait_for(lambda: holder.status()["connections"] == 1)
         session = holder.acquire("k", "session")
         assert session.granted
         assert ended_by_daemon(holder, session.lease_state) == "idle"

@@ -66,6 +66,9 @@ def polynode(tier: str, overrides: str | None = None) -> dict[str, str]:
     return fields
 
 
+# "custom by agreement": an Enterprise key with its own limits
+DESK = '{ standard = { rate = "6000/1m" }, heavy = { rate = "3000/1m" }, filter_items = { max_cost = 50000 } }'
+
 KEYS = {
     **{tier: polynode(tier) for tier in CONNECTIONS},
     **{f"standard_{tier}": polynode(tier) for tier in STANDARD},
@@ -76,7 +79,7 @@ KEYS = {
     "both": polynode("growth"),
     "stricter": polynode("starter"),
     "held": polynode("growth"),
-    "desk": polynode("enterprise", '{ standard = { rate = "6000/1m" }, heavy = { rate = "3000/1m" }, filter_items = { max_cost = 50000 } }'),
+    "desk": polynode("enterprise", DESK),
 }
 
 
@@ -133,7 +136,8 @@ def test_heavy_endpoints_check_both_the_standard_and_the_heavy_bucket(daemon) ->
         assert heavy.granted
         assert {name: left for name, (left, _reset) in heavy.buckets.items()} == {"standard": 500, "heavy": 0}
         refused = client.acquire("both", "heavy")
-        assert (refused.granted, refused.scope) == (False, "heavy")  # the heavy bucket was exceeded ("scope": "v3_heavy")
+        # the heavy bucket was exceeded (PolyNode's "scope": "v3_heavy")
+        assert (refused.granted, refused.scope) == (False, "heavy")
         assert refused.buckets["standard"][0] == 500  # nothing was charged to standard
         assert client.acquire("both", "rest", cost=500).granted  # standard reads go on until standard is used up
         standard_out = client.acquire("both", "rest")
@@ -239,7 +243,8 @@ def test_snapshot_size_lookback_api_keys_key_generation_and_pagination_are_repor
             assert {name: info[name] for name in expected} == expected, plan
             assert info["orderbook_market_subs"] == "unlimited"
             if plan in HOLDER_PAGE:
-                assert (info["holder_page_max"], info["page_max"], info["pnl_events_page_max"]) == (HOLDER_PAGE[plan], 300, 10000)
+                pages = (info["holder_page_max"], info["page_max"], info["pnl_events_page_max"])
+                assert pages == (HOLDER_PAGE[plan], 300, 10000), plan
 
 
 def test_free_websocket_session_ends_when_the_days_time_is_used_up_and_no_new_one_until_midnight(start_daemon) -> None:
@@ -267,7 +272,8 @@ def test_free_websocket_session_ends_on_its_own_when_the_days_time_is_used_up(st
     """Nothing but the time quota happens on this daemon: the lease's deadline alone must end it."""
     daemon = start_daemon(keys_table("polynode", {"k": polynode("short_free")}, SHORT_FREE))
     with Client(daemon.socket) as holder:
-        wait_for(lambda: holder.status()["connections"] == 1)  # start_daemon's probe has gone: nothing else wakes the daemon
+        # start_daemon's probe has gone: nothing else wakes the daemon
+        wait_for(lambda: holder.status()["connections"] == 1)
         connection = holder.acquire("k", "events")
         assert connection.granted
         assert ended_by_daemon(holder, connection.lease_state) == "time-quota"

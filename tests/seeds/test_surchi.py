@@ -87,7 +87,8 @@ def test_requests_per_minute_per_tier_on_a_rolling_60_second_window(daemon, tier
         assert [permit.remaining for permit in permits[-2:]] == [1, 0]  # X-RateLimit-Remaining counting down
         over = client.acquire(key, "rest")
         assert (over.granted, over.scope, over.remaining) == (False, "rest", 0)
-        assert 59 < over.retry_after <= 60.1  # until the window has rolled past the first request (100 ms margin)
+        # until the window has rolled past the first request (100 ms margin); filling 1,200 takes a moment
+        assert 50 < over.retry_after <= 60.1
 
 
 def test_requests_come_back_when_the_rolling_window_has_passed(daemon) -> None:

@@ -297,7 +297,10 @@ class Server:
                     pass
             sock.close()
             return
-        conn = Connection(sock, self._connection_count, peer, self.settings.max_unread)
+        raw = stdlib_socket.socket(fileno=sock.detach())  # the hot path drives the plain socket itself
+        raw.setblocking(False)
+        sock = raw
+        conn = Connection(raw, self._connection_count, peer, self.settings.max_unread)
         self.connections.add(conn)
         if peer is not None:
             self._per_uid[peer.uid] += 1

@@ -3,7 +3,12 @@
 The hot path is deliberately short: ``recv`` → ``FrameDecoder.receive`` (every
 complete frame in the buffer, cbor2's C decoder) → ``handle`` (synchronous, no
 ``await`` between decoding and deciding) → one ``send`` of all replies of the
-batch. No task per request, no logging per request.
+batch. No task per request, no logging per request. The socket is a plain
+non-blocking one driven by ``trio.lowlevel.wait_readable``/``wait_writable``
+rather than ``trio.socket``: the wrapper's extra scheduling per call cost about
+a third of the daemon's CPU per request (bench/README.md). A reply that fits
+the socket buffer is written without any ``await``; after one, the reader waits
+for the next request at once instead of trying a ``recv`` that would fail.
 
 Replies that come later (a waiter granted by the scheduler, a push) are queued
 with ``push`` and written by the connection's writer task, so that a client that
@@ -13,6 +18,7 @@ does not read its replies can stall only itself, never the scheduler.
 from __future__ import annotations
 
 import logging
+import socket
 from typing import TYPE_CHECKING, Any, Callable
 
 import trio
@@ -22,12 +28,15 @@ if TYPE_CHECKING:
     from ..engine import Waiter
     from .peers import Peer
 
-__all__ = ["Connection", "RECV_SIZE"]
+__all__ = ["Connection", "RECV_SIZE", "YIELD_EVERY"]
 
 log = logging.getLogger("ratelimitd")
 
 # One recv takes what a client pipelines in one go; 64 KiB holds hundreds of requests.
 RECV_SIZE = 65536
+# Batches a connection may serve without yielding to other tasks (its waits for the next
+# request yield anyway; this bounds a client that keeps the socket full).
+YIELD_EVERY = 16
 
 
 class Connection:
@@ -38,8 +47,8 @@ class Connection:
         "max_unread", "batches", "swept_batches", "opened", "last_seen",
     )
 
-    def __init__(self, sock: trio.socket.SocketType, ident: int, peer: Peer | None, max_unread: int = 1 << 22) -> None:
-        self.sock = sock
+    def __init__(self, sock: socket.socket, ident: int, peer: Peer | None, max_unread: int = 1 << 22) -> None:
+        self.sock = sock  # non-blocking stdlib socket
         self.ident = ident
         self.peer = peer  # pid, uid, gid and groups from SO_PEERCRED / SO_PEERGROUPS
         self.max_unread = max_unread  # replies queued beyond this: the client is not reading; drop it
@@ -61,19 +70,29 @@ class Connection:
             nursery.start_soon(self._writer)
             try:
                 await self._reader(handle, max_frame)
-            except (ConnectionResetError, BrokenPipeError, trio.BrokenResourceError, trio.ClosedResourceError):
-                pass  # the client went away mid-reply; its waiters are dropped by the caller
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the client went away mid-reply, or was dropped; its waiters are dropped by the caller
             finally:
                 self.closed = True
                 nursery.cancel_scope.cancel()
 
     async def _reader(self, handle: Callable[[Any, "Connection"], bytes | None], max_frame: int) -> None:
         decoder = FrameDecoder(max_frame)
-        recv = self.sock.recv
+        sock = self.sock
+        recv = sock.recv
+        wait_readable = trio.lowlevel.wait_readable
+        replied = True  # at the start, as after a reply: nothing to read until the client writes
+        unyielded = 0
         while True:
+            if replied:
+                await wait_readable(sock)
+                unyielded = 0
             try:
-                data = await recv(RECV_SIZE)
-            except (ConnectionResetError, BrokenPipeError, trio.ClosedResourceError):
+                data = recv(RECV_SIZE)
+            except BlockingIOError:
+                replied = True
+                continue
+            except OSError:  # reset by the client, or closed by abort()
                 return
             if not data:
                 return
@@ -88,8 +107,14 @@ class Connection:
                 reply = handle(message, self)
                 if reply is not None:
                     replies.append(reply)
-            if replies:
+            replied = bool(replies)
+            if replied:
                 await self.send(replies[0] if len(replies) == 1 else b"".join(replies))
+            else:
+                unyielded += 1
+                if unyielded >= YIELD_EVERY:  # a client that never pauses must not keep the others waiting
+                    unyielded = 0
+                    await trio.lowlevel.checkpoint()
 
     async def send(self, data: bytes) -> None:
         """Write ``data`` now, or behind replies already queued (order is kept)."""
@@ -121,6 +146,7 @@ class Connection:
             log.warning("dropping client %s: %s", self.peer.describe() if self.peer else f"#{self.ident}", why)
             self.closed = True
             self._outbox.clear()
+            trio.lowlevel.notify_closing(self.sock)
             self.sock.close()
 
     @property
@@ -139,7 +165,7 @@ class Connection:
                 self._sending = True
                 try:
                     await self._send_all(data)
-                except (ConnectionResetError, BrokenPipeError, trio.ClosedResourceError):
+                except (OSError, trio.ClosedResourceError):
                     self.closed = True
                     return
                 finally:
@@ -147,7 +173,13 @@ class Connection:
 
     async def _send_all(self, data: bytes) -> None:
         view = memoryview(data)
-        send = self.sock.send
+        sock = self.sock
         while view:
-            sent = await send(view)
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(sock)
+                continue
             view = view[sent:]
+        if self.batches % YIELD_EVERY == 0:
+            await trio.lowlevel.checkpoint()  # a send that never blocks must still let others run now and then

@@ -79,11 +79,9 @@ class LeaseOps:
                 if spec.idle is not None:
                     lease.idle = spec.idle if lease.idle is None else min(lease.idle, spec.idle)
             elif bucket.spec.kind == "time-quota" and lease is not None:
-                left = bucket.limiters[0].remaining(now) if bucket.limiters else None
+                self._settle_time(bucket, now)  # what the leases already holding it have used so far
                 lease.time_buckets.append(bucket)
-                if left is not None:
-                    ends = now + int(left * NS_PER_SECOND)
-                    lease.ends_at = ends if lease.ends_at is None else min(lease.ends_at, ends)
+                lease.timed_from = now
             else:
                 bucket.charge(cost, now)
                 if lease is not None and extras is not None and extras.reserve:
@@ -97,6 +95,8 @@ class LeaseOps:
             if parent_id is not None and parent_id in self.leases.by_id:
                 lease.parent = self.leases.by_id[parent_id]
                 lease.parent.children.append(lease)
+            for bucket in lease.time_buckets:
+                self._retime(bucket, now)
             self.leases.schedule(lease)
         self.grants += 1
         decision = self._granted(buckets, now)
@@ -104,6 +104,31 @@ class LeaseOps:
         if lease is not None:
             decision.extra = {"lease": lease.id}
         return decision
+
+    def _time_leases(self, bucket: Bucket) -> list[Lease]:
+        return [lease for lease in self.leases.by_id.values() if lease.live and bucket in lease.time_buckets]
+
+    def _settle_time(self, bucket: Bucket, now: int) -> None:
+        """Charge the time quota ``bucket`` with what every lease holding it has held since last settled."""
+        if not bucket.limiters:
+            return
+        for lease in self._time_leases(bucket):
+            held = now - lease.timed_from
+            if held > 0:
+                bucket.limiters[0].charge(Decimal(held) / NS_PER_SECOND, now)
+                lease.timed_from = now
+                self.dirty.add(bucket)
+
+    def _retime(self, bucket: Bucket, now: int) -> None:
+        """Set when the leases holding time quota ``bucket`` end: together they use up what is left."""
+        leases = self._time_leases(bucket)
+        left = bucket.limiters[0].remaining(now) if bucket.limiters else None
+        if not leases or left is None:
+            return
+        share = int(left * NS_PER_SECOND) // len(leases)  # N connections at once drain it N times as fast
+        for lease in leases:
+            lease.ends_at = now + share
+            self.leases.schedule(lease)
 
     def _evict_for(self, bucket: Bucket, cost: Amount, now: int) -> None:
         """Take the oldest leases away from ``bucket`` until ``cost`` fits (``when_full = "evict-oldest"``)."""
@@ -127,6 +152,8 @@ class LeaseOps:
         """
         if not lease.live:
             return []
+        for bucket in lease.time_buckets:
+            self._settle_time(bucket, now)  # this lease's time, and the others', up to now
         ended = []
         for child in list(lease.children):
             ended += self.end_lease(child, now, reason and "parent-ended")
@@ -139,14 +166,11 @@ class LeaseOps:
                 if not holding.held and not bucket.limiters and "/" in bucket.owner:
                     self._buckets.pop((bucket.owner, bucket.name), None)  # a per-wallet count gone to zero
                     self.removed.add((bucket.owner, bucket.name))
-        held_ns = now - lease.created
-        for bucket in lease.time_buckets:
-            if bucket.limiters and held_ns > 0:
-                bucket.limiters[0].charge(Decimal(held_ns) / NS_PER_SECOND, now)
-                self.dirty.add(bucket)
         if lease.parent is not None and lease in lease.parent.children:
             lease.parent.children.remove(lease)
         self.leases.by_id.pop(lease.id, None)
+        for bucket in lease.time_buckets:
+            self._retime(bucket, now)  # the others now share what is left
         if reason is not None:
             self.leases.notify(lease, reason, **extra)
         return ended + [lease.id]

@@ -60,7 +60,7 @@ class Lease:
 
     __slots__ = (
         "id", "key", "endpoint", "holdings", "reserved", "token", "holder", "created", "renewed",
-        "ttl", "idle", "ends_at", "time_buckets", "parent", "children", "live",
+        "ttl", "idle", "ends_at", "time_buckets", "timed_from", "parent", "children", "live",
     )
 
     def __init__(self, lease_id: str, key: str, endpoint: str, token: Any, holder: Any, now: int) -> None:
@@ -77,6 +77,7 @@ class Lease:
         self.idle: int | None = None
         self.ends_at: int | None = None  # a hard end: time quota, reservation, orphan grace
         self.time_buckets: list[Bucket] = []  # time quotas this lease's held time counts against
+        self.timed_from = now  # held time before this is already charged to the time quotas
         self.parent: Lease | None = None
         self.children: list[Lease] = []
         self.live = True

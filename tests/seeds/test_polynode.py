@@ -279,13 +279,6 @@ def test_free_websocket_session_ends_on_its_own_when_the_days_time_is_used_up(st
         assert ended_by_daemon(holder, connection.lease_state) == "time-quota"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="daemon: lease_ops._grant gives each lease on a time quota the whole remaining allowance "
-    "(ends_at = now + remaining) without counting the time other leases of the same quota are running up, "
-    "and charges each lease's held time only when it ends: an events and an orderbook connection held at "
-    "once on a 2s/day allowance both end after 2 s and show reports used 4.0, overage 2.0 (on_exhaust deny)",
-)
 def test_free_websocket_session_time_of_connections_held_at_once_adds_up_to_the_days_allowance(start_daemon) -> None:
     daemon = start_daemon(keys_table("polynode", {"k": polynode("short_free")}, SHORT_FREE))
     with Client(daemon.socket) as holder:

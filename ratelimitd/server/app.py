@@ -36,6 +36,7 @@ from .ops import OPS, acquire, decision_reply, error_reply
 from .access import restricted_keys
 from .peers import Peer, peer_of
 from .persistence import Persister
+from .timer import Alarm
 
 __all__ = ["Settings", "Server"]
 
@@ -362,6 +363,10 @@ class Server:
                     conn.abort(f"it was idle for {settings.idle_timeout:g} s (clients reconnect by themselves)")
 
     async def _scheduler(self) -> None:
+        alarm = Alarm.create()  # microsecond wake-ups where the kernel offers a timerfd
+        if alarm is not None:
+            assert self._nursery is not None
+            self._nursery.start_soon(alarm.ring, self.wake_scheduler)
         while True:
             self._wakeup = trio.Event()
             answers, wake = self.engine.service(self.clock.now())
@@ -370,6 +375,9 @@ class Server:
             if self.engine.leases.notices:
                 self.push_notices()
             if wake is None:
+                await self._wakeup.wait()
+            elif alarm is not None:
+                alarm.arm(self.clock.trio_time(wake))
                 await self._wakeup.wait()
             else:
                 with trio.move_on_at(self.clock.trio_time(wake)):

@@ -218,6 +218,16 @@ class Server:
             "errors": self.errors,
             "reload_error": self.reload_error,
             "persistence": self.persister.status() if self.persister else {"durability": "memory"},
+            "clients": [
+                {
+                    "pid": conn.peer.pid if conn.peer else None,
+                    "uid": conn.peer.uid if conn.peer else None,
+                    "waiters": len(conn.waiters),
+                    "leases": len(conn.leases),
+                    "queued_bytes": conn.queued_bytes,
+                }
+                for conn in self.connections
+            ],
         }
 
     def stop(self) -> None:

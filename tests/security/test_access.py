@@ -166,3 +166,15 @@ def test_ratelimitctl_explains_forbidden_in_plain_words(daemon):
     assert outcome["exit"] == 1
     assert "may not reload the tier table" in outcome["output"]
     assert "not allowed" in outcome["output"].lower() or "permission" in outcome["output"].lower()
+
+
+def test_status_shows_each_client_with_its_peer_credentials(daemon):
+    from ratelimitd_client import Client
+
+    [bob_status] = as_user(BOB, daemon.socket, {"op": "status", "id": 1})
+    bob = pwd.getpwnam(BOB).pw_uid
+    assert any(client["uid"] == bob and client["pid"] > 0 for client in bob_status["clients"])
+    with Client(socket=daemon.socket) as root_client:
+        assert root_client.acquire("shared", "ws").granted
+        mine = [c for c in root_client.status()["clients"] if c["pid"] == os.getpid()]
+        assert mine == [{"pid": os.getpid(), "uid": 0, "waiters": 0, "leases": 1, "queued_bytes": 0}]

@@ -107,9 +107,9 @@ CASES = {
         "5/1s, 120/1m, max_cost 3",
         3,
     ),
-    "concurrency has none": (
+    "concurrency: its slots": (  # a request holding more than every slot could never be granted
         '{ concurrent = 2, when_full = "evict-oldest" }',
-        None,
+        2,
         "2 concurrent, evict-oldest when full",
         None,
     ),

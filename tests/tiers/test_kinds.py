@@ -109,9 +109,9 @@ CASES = {
     ),
     "concurrency: its slots": (  # a request holding more than every slot could never be granted
         '{ concurrent = 2, when_full = "evict-oldest" }',
-        2,
-        "2 concurrent, evict-oldest when full",
         None,
+        "2 concurrent, evict-oldest when full",
+        2,
     ),
 }
 

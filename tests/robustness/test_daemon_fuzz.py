@@ -363,11 +363,11 @@ def _one(lab: Lab, message: Any, timeout: float = LATENCY) -> tuple[list[Any], f
 
 
 def test_an_op_that_is_a_huge_integer_gets_unknown_op_and_the_daemon_lives(lab):
-    """KNOWN BUG (reported): ``{"op": 10**5000, "id": 1}`` (a 2 KB frame) kills the daemon.
+    """Found by the fuzz (fixed in fcd06f9): ``{"op": 10**5000, "id": 1}`` (a 2 KB frame) killed the daemon.
 
-    ``Server.handle`` formats ``{op!r}`` for ``unknown-op``; repr of an int over 4300
-    digits raises ValueError; the ``internal`` fallback formats ``{op!r}`` again, and
-    that second ValueError escapes the connection task and the server's nursery.
+    ``Server.handle`` formatted ``{op!r}`` for ``unknown-op``; repr of an int over 4300
+    digits raises ValueError; the ``internal`` fallback formatted ``{op!r}`` again, and
+    that second ValueError escaped the connection task and the server's nursery.
     """
     frames, _ = _one(lab, {"op": BigInt(10**5000), "id": 1})
     lab.check_good()
@@ -376,7 +376,7 @@ def test_an_op_that_is_a_huge_integer_gets_unknown_op_and_the_daemon_lives(lab):
 
 @pytest.mark.parametrize("field", ["key", "endpoint", "cost", "wait"])
 def test_a_huge_integer_field_gets_a_precise_error(lab, field):
-    """KNOWN BUG (reported): a field holding an int over 4300 digits is answered ``internal`` (its repr raises)."""
+    """Found by the fuzz (fixed in fcd06f9): a field holding an int over 4300 digits was answered ``internal``."""
     message = {"op": "acquire", "id": 1, "key": "target", "endpoint": "rest", field: BigInt(10**5000)}
     frames, _ = _one(lab, message)
     lab.check_good()
@@ -393,14 +393,14 @@ def test_a_huge_integer_field_gets_a_precise_error(lab, field):
     ids=["wait", "reserve", "retry_after"],
 )
 def test_a_duration_too_large_for_a_float_gets_a_precise_error(lab, message):
-    """KNOWN BUG (reported): ``fields.seconds_field`` calls ``float(value)``; an int over ~1e308 raises OverflowError -> ``internal``."""
+    """Found by the fuzz (fixed in fcd06f9): ``float()`` of an int over ~1e308 raised OverflowError -> ``internal``."""
     frames, _ = _one(lab, message)
     lab.check_good()
     assert frames and frames[0].get("error") == "bad-request", frames
 
 
 def test_a_status_of_a_huge_integer_gets_a_precise_error(lab):
-    """KNOWN BUG (reported): ``report`` with ``status`` = 10**5000 is answered ``internal``."""
+    """Found by the fuzz (fixed in fcd06f9): ``report`` with ``status`` = 10**5000 was answered ``internal``."""
     frames, _ = _one(lab, {"op": "report", "id": 1, "key": "target", "endpoint": "rest", "status": BigInt(10**5000)})
     lab.check_good()
     assert frames and frames[0].get("error") == "bad-request", frames
@@ -408,10 +408,10 @@ def test_a_status_of_a_huge_integer_gets_a_precise_error(lab):
 
 @pytest.mark.parametrize("field", ["cost", "remaining"])
 def test_a_decimal_with_a_huge_exponent_is_refused_at_once(lab, field):
-    """KNOWN BUG (reported): a cost of ``Decimal("1E+1000000")`` (tag 4, 12 bytes) stalls the daemon ~20 s.
+    """Found by the fuzz (fixed in fcd06f9): a cost of ``Decimal("1E+1000000")`` (tag 4, 12 bytes) stalled the daemon ~20 s.
 
-    ``amounts.to_amount`` -> ``normalize`` calls ``int(value)`` on it, building a
-    million-digit integer; every client waits meanwhile (1E+10000000: hours).
+    ``amounts.to_amount`` -> ``normalize`` called ``int(value)`` on it, building a
+    million-digit integer; every client waited meanwhile (1E+10000000: hours).
     """
     message = {"op": "acquire", "id": 1, "key": "target", "endpoint": "rest", "cost": DECIMAL_BOMB}
     if field == "remaining":
@@ -423,10 +423,10 @@ def test_a_decimal_with_a_huge_exponent_is_refused_at_once(lab, field):
 
 
 def test_a_reload_path_with_a_nul_byte_is_refused_and_the_daemon_lives(lab):
-    """KNOWN BUG (reported): ``{"op": "reload", "path": "a\\x00b"}`` kills the daemon.
+    """Found by the fuzz (fixed in fcd06f9): ``{"op": "reload", "path": "a\\x00b"}`` killed the daemon.
 
-    ``open()`` raises ValueError (embedded null byte), not the ``ConfigError`` that
-    ``ops.reload``'s task catches; it escapes into the server's nursery.
+    ``open()`` raised ValueError (embedded null byte), not the ``ConfigError`` that
+    ``ops.reload``'s task caught; it escaped into the server's nursery.
     """
     frames, _ = _one(lab, {"op": "reload", "id": 1, "path": "a\x00b"})
     lab.check_good()
@@ -435,7 +435,34 @@ def test_a_reload_path_with_a_nul_byte_is_refused_and_the_daemon_lives(lab):
 
 @pytest.mark.parametrize("priority", [1001, -1001, BigInt(2**64)])
 def test_an_integer_priority_out_of_range_is_refused(lab, priority):
-    """KNOWN BUG (reported): ``priority`` is range-checked (-1000..1000) only when it is not an int."""
+    """Found by the fuzz (fixed in fcd06f9): ``priority`` was range-checked (-1000..1000) only when not an int."""
     frames, _ = _one(lab, {"op": "acquire", "id": 1, "key": "target", "endpoint": "rest", "priority": priority})
     lab.check_good()
     assert frames and frames[0].get("error") == "bad-request", frames
+
+
+def test_a_provider_limit_below_a_waiting_cost_leaves_the_daemon_running(lab):
+    """Found by the engine model (fixed in fcd06f9): a report lowering a limit below a waiter's cost ended the daemon.
+
+    The limiter raised ValueError for the waiter's cost in ``Engine.service``,
+    that is in the scheduler task, at its next wake (here: another waiter).
+    """
+    lab.sending("reset target, fill rest, a waiter of cost 2, report limit 1, another waiter")
+    raw = lab.connect()
+    try:
+        requests = [
+            {"op": "reset", "id": 1, "key": "target"},
+            {"op": "acquire", "id": 2, "key": "target", "endpoint": "rest", "cost": 5},
+            {"op": "acquire", "id": 3, "key": "target", "endpoint": "rest", "cost": 2, "wait": 86400},
+            {"op": "report", "id": 4, "key": "target", "endpoint": "rest", "status": 200, "limit": 1},
+            {"op": "acquire", "id": 5, "key": "target", "endpoint": "heavy", "wait": 86400},
+            {"op": "hello", "id": 6},
+        ]
+        raw.send(b"".join(encode(request) for request in requests))
+        frames = raw.until(lambda message: message.get("id") == 6, LATENCY)
+    finally:
+        raw.close()
+    replies = {message.get("id"): message for message in frames}
+    assert replies[2]["granted"] is True and 3 not in replies and 5 not in replies, f"both must wait: {frames}"
+    assert "applied" in replies[4], frames
+    lab.check_good()

@@ -9,6 +9,7 @@ fails the test that caused it, not every test after.
 
 from __future__ import annotations
 
+import os
 import socket
 import tempfile
 import time
@@ -21,7 +22,7 @@ from ratelimitd_client.wire import FrameDecoder, FrameTooLarge, encode
 
 from ..daemon import Daemon
 
-__all__ = ["Raw", "Closed", "module_daemon", "revive", "log_tail", "show"]
+__all__ = ["Raw", "Closed", "module_daemon", "revive", "log_tail", "show", "connect_as"]
 
 # Replies to hostile requests may echo long ids or names; read them with a generous maximum.
 READ_MAX_FRAME = 1 << 26
@@ -34,10 +35,12 @@ class Closed(Exception):
 class Raw:
     """A raw Unix-socket client: send any bytes, read frames until a condition, EOF or a deadline."""
 
-    def __init__(self, path: str, timeout: float = 5.0) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
+    def __init__(self, path: str | None, timeout: float = 5.0, sock: socket.socket | None = None) -> None:
+        if sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(path)
+        self.sock = sock
         self.decoder = FrameDecoder(READ_MAX_FRAME)
         self.pending: deque[Any] = deque()
         self.closed = False  # the daemon closed or reset the connection
@@ -117,6 +120,52 @@ class Raw:
         self.sock.close()
 
 
+def connect_as(path: str, uid: int, gid: int, timeout: float = 5.0) -> socket.socket:
+    """Return a socket connected to ``path`` by a process of ``uid``/``gid`` (the daemon sees those credentials).
+
+    A forked child drops to ``uid`` and ``gid``, connects, and hands the connected
+    socket back over a socket pair (SCM_RIGHTS); ``SO_PEERCRED`` was fixed at
+    connect time, so the daemon takes every request on it as that user's.
+    Needs root. Raises ``OSError`` when the child cannot connect in ``timeout``.
+    """
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the test
+        code = 1
+        try:
+            ours.close()
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(path)
+            socket.send_fds(theirs, [b"ok"], [sock.fileno()])
+            code = 0
+        except BaseException as exc:  # report anything to the parent, then leave
+            try:
+                theirs.sendall(repr(exc).encode()[:500])
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        ours.settimeout(timeout + 1)
+        message, fds, _flags, _address = socket.recv_fds(ours, 600, 1)
+    except socket.timeout:
+        os.kill(pid, 9)
+        raise OSError(f"a process of uid {uid} could not connect to {path} within {timeout}s") from None
+    finally:
+        ours.close()
+        os.waitpid(pid, 0)
+    if not fds:
+        raise OSError(f"a process of uid {uid} could not connect to {path}: {message.decode(errors='replace')}")
+    sock = socket.socket(fileno=fds[0])
+    sock.settimeout(timeout)
+    return sock
+
+
 def show(value: Any, limit: int = 300) -> str:
     """Return the repr of ``value`` cut to ``limit`` characters (one holding an int over 4300 digits has none)."""
     try:
@@ -132,10 +181,16 @@ def log_tail(daemon: Daemon, lines: int = 40) -> str:
 
 
 @contextmanager
-def module_daemon(table: str, *extra: str) -> Iterator[Daemon]:
-    """Run one real daemon with ``table`` in a short temporary directory; stop it (or kill it) at the end."""
+def module_daemon(table: str, *extra: str, directory_mode: int | None = None, kind: type[Daemon] = Daemon) -> Iterator[Daemon]:
+    """Run one real daemon with ``table`` in a short temporary directory; stop it (or kill it) at the end.
+
+    ``directory_mode`` opens the directory to other users (0o755: their clients
+    can reach the socket); ``kind`` is the ``Daemon`` class to run.
+    """
     with tempfile.TemporaryDirectory(prefix="rl-") as directory:
-        daemon = Daemon(Path(directory), table, *extra)
+        if directory_mode is not None:
+            os.chmod(directory, directory_mode)
+        daemon = kind(Path(directory), table, *extra)
         daemon.start()
         try:
             yield daemon

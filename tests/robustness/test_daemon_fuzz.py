@@ -17,7 +17,6 @@ the minimal reproductions of what these properties found.
 from __future__ import annotations
 
 import struct
-import subprocess
 import time
 from dataclasses import dataclass
 from typing import Any, Iterator

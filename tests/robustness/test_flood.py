@@ -18,6 +18,7 @@ import os
 import pwd
 import resource
 import selectors
+import shutil
 import socket
 import struct
 import time
@@ -286,6 +287,7 @@ class ScarceDaemon(Daemon):
 
 
 @as_root
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="needs prlimit (util-linux) to start the daemon with few files")
 def test_a_daemon_short_of_file_descriptors_still_serves_other_users():
     """With 512 open files and the default connection limits (4096, 1024 per user), one user can take every descriptor.
 

@@ -27,6 +27,7 @@ log = logging.getLogger("ratelimitd")
 
 DEFAULT_CONFIG = "/etc/ratelimitd/tiers.toml"
 EX_CONFIG = 78  # sysexits.h: configuration error
+FILE_RESERVE = 64  # descriptors kept back from connections: state file, WAL, listener, threads
 EX_CANTCREAT = 73  # sysexits.h: cannot create (or use) an output file: the state file
 
 
@@ -40,15 +41,21 @@ def _octal(text: str) -> int:
     return mode
 
 
-def raise_file_limit(connections: int) -> None:
-    """Raise the soft limit of open files toward the hard one, so that ``connections`` clients fit."""
+def raise_file_limit(connections: int) -> int:
+    """Raise the soft limit of open files toward ``connections`` (and the hard limit); return how many connections fit.
+
+    Descriptors beyond the connections are kept in reserve for the state file, its
+    WAL, the listener and worker threads (``FILE_RESERVE``).
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections + 64  # the state file, its WAL, the listener, threads' pipes
+    wanted = connections + FILE_RESERVE
     if soft != resource.RLIM_INFINITY and soft < wanted:
         target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        if target < wanted:
-            log.warning("open files are limited to %d: fewer than %d connections fit", target, connections)
+        soft = target
+    if soft == resource.RLIM_INFINITY:
+        return connections
+    return max(1, min(connections, soft - FILE_RESERVE))
 
 
 def default_state_path() -> str:
@@ -117,7 +124,15 @@ def main(
         first_frame_timeout=first_frame_timeout,
         idle_timeout=idle_timeout,
     )
-    raise_file_limit(max_connections)
+    budget = raise_file_limit(max_connections)
+    if budget < settings.max_connections:
+        # Accepting more than the descriptors allow would leave clients neither served nor refused.
+        settings.max_connections = budget
+        settings.max_connections_per_uid = min(settings.max_connections_per_uid, max(1, budget * 3 // 4))
+        log.warning(
+            "open files allow %d connections: max_connections %d, max_connections_per_uid %d",
+            budget, settings.max_connections, settings.max_connections_per_uid,
+        )
     try:
         listening = inherited_socket()  # socket activation: the socket unit owns the path
         inherited = listening is not None

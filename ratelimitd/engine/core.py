@@ -172,6 +172,8 @@ class Engine(LeaseOps, Describing):
             decision = self._granted(buckets, now)
             decision.strict = compiled.strict
             return decision
+        if longest >= NEVER and any(bucket.cap is not None and cost > bucket.cap for bucket in buckets):
+            deadline = None  # over a limit the provider taught us: waiting cannot help, and must not hold the line
         if deadline is not None and deadline > now and (queued is not None or longest >= NEVER or now + longest <= deadline):
             waiter = self._enqueue(key, endpoint, compiled, buckets, cost, deadline, priority, token)
             waiter.extras = extras

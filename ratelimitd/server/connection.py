@@ -7,8 +7,9 @@ batch. No task per request, no logging per request. The socket is a plain
 non-blocking one driven by ``trio.lowlevel.wait_readable``/``wait_writable``
 rather than ``trio.socket``: the wrapper's extra scheduling per call cost about
 a third of the daemon's CPU per request (bench/README.md). A reply that fits
-the socket buffer is written without any ``await``; after one, the reader waits
-for the next request at once instead of trying a ``recv`` that would fail.
+the socket buffer is written without any ``await`` (the rest, if any, goes to
+the writer task); after one, the reader waits for the next request at once
+instead of trying a ``recv`` that would fail.
 
 Replies that come later (a waiter granted by the scheduler, a push) are queued
 with ``push`` and written by the connection's writer task, so that a client that
@@ -117,17 +118,23 @@ class Connection:
                     await trio.lowlevel.checkpoint()
 
     async def send(self, data: bytes) -> None:
-        """Write ``data`` now, or behind replies already queued (order is kept)."""
+        """Write ``data`` now, or behind replies already queued (order is kept); never waits for the client.
+
+        What the socket does not take at once goes to the writer task, so the
+        reader goes on reading: a client that stops reading its replies fills
+        its outbox and is dropped at ``max_unread``, instead of stalling here.
+        """
         if self._sending or self._outbox:
             self.push(data)
             return
-        self._sending = True
         try:
-            await self._send_all(data)
-        finally:
-            self._sending = False
-        if self._outbox:
-            self._wakeup.set()
+            sent = self.sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(data):
+            self.push(data[sent:])
+        if self.batches % YIELD_EVERY == 0:
+            await trio.lowlevel.checkpoint()  # a send that never blocks must still let others run now and then
 
     def push(self, data: bytes) -> None:
         """Queue ``data`` for the writer task; never blocks (safe from any task)."""
@@ -181,5 +188,3 @@ class Connection:
                 await trio.lowlevel.wait_writable(sock)
                 continue
             view = view[sent:]
-        if self.batches % YIELD_EVERY == 0:
-            await trio.lowlevel.checkpoint()  # a send that never blocks must still let others run now and then

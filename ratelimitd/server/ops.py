@@ -98,8 +98,7 @@ def acquire(server: "Server", message: dict[str, Any], conn: "Connection") -> by
         wait = fields.seconds_field(message, "wait")
         if wait:
             deadline = now + to_ns(wait)
-            if conn.waiters:
-                server.check_waiters(conn)
+            server.check_waiters(conn)
     rid = message.get("id")
     extras = None
     if "scopes" in message or "reserve" in message:

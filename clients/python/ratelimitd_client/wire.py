@@ -109,7 +109,7 @@ class FrameDecoder:
     __slots__ = ("_buffer", "max_frame", "max_depth")
 
     def __init__(self, max_frame: int = DEFAULT_MAX_FRAME, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
-        self._buffer = b""
+        self._buffer = bytearray()
         self.max_frame = max_frame
         self.max_depth = max_depth
 
@@ -119,9 +119,25 @@ class FrameDecoder:
         return len(self._buffer)
 
     def receive(self, data: bytes) -> list[Any]:
-        """Add ``data`` to the stream and return the messages it completes."""
-        if self._buffer:
-            data = self._buffer + data
+        """Add ``data`` to the stream and return the messages it completes.
+
+        Costs time in proportion to ``data`` (amortised), however the sender cuts
+        its frames: a frame trickled in one byte at a time is not re-copied per byte.
+        """
+        buffer = self._buffer
+        if not buffer:
+            messages, used = self._frames(data)
+            if used < len(data):
+                buffer += data[used:]
+            return messages
+        buffer += data
+        messages, used = self._frames(buffer)
+        if used:
+            del buffer[:used]
+        return messages
+
+    def _frames(self, data: bytes | bytearray) -> tuple[list[Any], int]:
+        """Return the messages of the complete frames at the start of ``data`` and how many bytes they took."""
         size = len(data)
         pos = 0
         messages: list[Any] = []
@@ -130,12 +146,11 @@ class FrameDecoder:
         while size - pos >= HEADER_SIZE:
             (length,) = _unpack_from(data, pos)
             if length > max_frame:
-                self._buffer = b""
+                self._buffer = bytearray()
                 raise FrameTooLarge(length, max_frame)
             end = pos + HEADER_SIZE + length
             if end > size:
                 break
             messages.append(decode_body(data[pos + HEADER_SIZE : end], max_depth))
             pos = end
-        self._buffer = data[pos:] if pos < size else b""
-        return messages
+        return messages, pos

@@ -19,13 +19,14 @@ from typing import Any, Iterable
 
 from ..limits import ALGORITHMS
 from ..limits.holding import Holding
+from ..limits.sliding_log import grants_of
 from ..store import BucketKey, BucketRow
 from ..units import parse_rate
 from .bucket import QUOTA_KINDS, Bucket, is_strict
 from .core import Engine
 from .leases import ORPHAN_GRACE, Lease
 
-__all__ = ["HOLD_ROW", "export", "restore", "hold_after_crash"]
+__all__ = ["HOLD_ROW", "HOLDING_ROW", "DELTA_ROWS", "Journal", "export", "restore", "hold_after_crash"]
 
 log = logging.getLogger("ratelimitd")
 
@@ -34,21 +35,79 @@ HOLD_ROW = -1
 HOLD_ALGORITHM = "hold"
 # the ``idx`` of the row that stores what leases hold in a concurrency or capacity bucket
 HOLDING_ROW = -2
+# delta rows of a rate (grants appended since the previous row): idx = -DELTA_ROWS - seq * MAX_RATES - rate
+DELTA_ROWS = 1000
+MAX_RATES = 16
+# a bucket is rewritten whole (and its deltas deleted) after this many deltas
+MAX_DELTAS = 64
 
 
 def export(buckets: Iterable[Bucket], now: int) -> list[BucketRow]:
-    """Return the rows that describe ``buckets`` at ``now`` (one per rate, plus a hold row when held)."""
+    """Return the rows that describe ``buckets`` at ``now`` whole (one per rate, the hold, the holding)."""
     rows = []
     for bucket in buckets:
         for index, limiter in enumerate(bucket.limiters):
             rows.append(
                 BucketRow(bucket.owner, bucket.name, index, limiter.algorithm, _spec_text(limiter), limiter.dump(now), now)
             )
-        held = bucket.held_until - now if bucket.held_until > now else 0
-        rows.append(BucketRow(bucket.owner, bucket.name, HOLD_ROW, HOLD_ALGORITHM, "", held, now))
-        if bucket.holding is not None:
-            rows.append(BucketRow(bucket.owner, bucket.name, HOLDING_ROW, Holding.algorithm, "", bucket.holding.dump(now), now))
+        rows += export_extras(bucket, now)
     return rows
+
+
+def export_extras(bucket: Bucket, now: int) -> list[BucketRow]:
+    """Return the small rows of ``bucket`` besides its rates: its provider hold and what leases hold."""
+    held = bucket.held_until - now if bucket.held_until > now else 0
+    rows = [BucketRow(bucket.owner, bucket.name, HOLD_ROW, HOLD_ALGORITHM, "", held, now)]
+    if bucket.holding is not None:
+        rows.append(BucketRow(bucket.owner, bucket.name, HOLDING_ROW, Holding.algorithm, "", bucket.holding.dump(now), now))
+    return rows
+
+
+class Journal:
+    """Which buckets have a full row in the state file this run, and how many delta rows follow it.
+
+    A sliding log of thousands of grants is rewritten whole only every
+    ``MAX_DELTAS`` commits; in between, each commit writes the grants appended
+    since the previous one (``SlidingLog.dump_delta``). That keeps a strict
+    commit small however full the window is. A failed commit is forgotten, so
+    the retry writes whole buckets again.
+    """
+
+    def __init__(self) -> None:
+        self._deltas: dict[tuple[str, str], int] = {}  # bucket -> deltas written since its full row
+
+    def changes(self, buckets: Iterable[Bucket], now: int) -> tuple[list[BucketRow], list[BucketKey]]:
+        """Return the rows (and keys to delete first) that record ``buckets`` at ``now``."""
+        rows: list[BucketRow] = []
+        deleted: list[BucketKey] = []
+        for bucket in buckets:
+            ident = (bucket.owner, bucket.name)
+            seq = self._deltas.get(ident)
+            deltas = None
+            if seq is not None and seq < MAX_DELTAS and len(bucket.limiters) <= MAX_RATES:
+                deltas = [getattr(limiter, "dump_delta", _no_delta)(now) for limiter in bucket.limiters]
+                if any(delta is None for delta in deltas):
+                    deltas = None
+            if deltas is None:
+                rows += export([bucket], now)
+                deleted.append(BucketKey(bucket.owner, bucket.name, None))  # earlier deltas go with the old rows
+                self._deltas[ident] = 0
+                continue
+            for index, (limiter, delta) in enumerate(zip(bucket.limiters, deltas)):
+                idx = -DELTA_ROWS - seq * MAX_RATES - index
+                rows.append(BucketRow(bucket.owner, bucket.name, idx, limiter.algorithm, _spec_text(limiter), delta, now))
+            rows += [row for row in export_extras(bucket, now)]
+            self._deltas[ident] = seq + 1
+        return rows, deleted
+
+    def forget(self, buckets: Iterable[Bucket]) -> None:
+        """Make the next commit of ``buckets`` write them whole (their last rows may not have been written)."""
+        for bucket in buckets:
+            self._deltas.pop((bucket.owner, bucket.name), None)
+
+
+def _no_delta(now: int) -> None:
+    return None
 
 
 def _spec_text(limiter: Any) -> str:
@@ -73,7 +132,11 @@ def restore(engine: Engine, rows: Iterable[BucketRow], now: int) -> dict[str, in
     """
     specs = engine.bucket_specs()
     counts = {"restored": 0, "converted": 0, "dropped": 0, "orphaned_leases": 0}
+    rows = list(rows)
+    deltas = sorted((row for row in rows if row.idx <= -DELTA_ROWS), key=lambda row: -row.idx)
     for row in rows:
+        if row.idx <= -DELTA_ROWS:
+            continue
         spec = specs.get((row.owner.split("/", 1)[0], row.bucket))  # "key/wallet=W1" counts under key's spec
         if spec is None:
             counts["dropped"] += 1
@@ -113,6 +176,17 @@ def restore(engine: Engine, rows: Iterable[BucketRow], now: int) -> dict[str, in
         bucket.limiters[row.idx] = limiter
         engine.dirty.add(bucket)
         counts["converted"] += 1
+    for row in deltas:  # in the order they were written: later grants, and the latest hold, last
+        spec = specs.get((row.owner.split("/", 1)[0], row.bucket))
+        index = (-row.idx - DELTA_ROWS) % MAX_RATES
+        if spec is None or spec.kind != "rate" or index >= len(spec.rates):
+            continue
+        limiter = engine.bucket(row.owner, spec).limiters[index]
+        if hasattr(limiter, "apply_delta") and row.algorithm == limiter.algorithm:
+            limiter.apply_delta(row.state, row.saved_at)
+        else:  # the bucket changed algorithm: its grants still count, charged as they were
+            for age, spent in grants_of(row.state):
+                limiter.charge_at(spent, row.saved_at - age)
     return counts
 
 

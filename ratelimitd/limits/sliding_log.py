@@ -20,6 +20,7 @@ grant made at an earlier ``now`` is inserted in order, so ``wait`` stays exact.
 from __future__ import annotations
 
 from array import array
+from itertools import islice
 from bisect import bisect_right
 from collections import deque
 from typing import Any, ClassVar
@@ -29,7 +30,7 @@ from ratelimitd_client.amounts import Amount
 from .base import Rate
 from .hold import Held
 
-__all__ = ["SlidingLog"]
+__all__ = ["SlidingLog", "grants_of"]
 
 _INT64 = 1 << 63  # packed dumps hold signed 64-bit integers
 
@@ -38,7 +39,7 @@ class SlidingLog(Held):
     """The grants of the last ``window + margin`` ns of one bucket, oldest first."""
 
     algorithm: ClassVar[str] = "sliding-log"
-    __slots__ = ("rate", "_limit", "_span", "_times", "_costs", "_used")
+    __slots__ = ("rate", "_limit", "_span", "_times", "_costs", "_used", "_fresh")
 
     def __init__(self, rate: Rate) -> None:
         self.rate = rate
@@ -47,6 +48,7 @@ class SlidingLog(Held):
         self._times: deque[int] = deque()
         self._costs: deque[Amount] = deque()
         self._used: Amount = 0
+        self._fresh = -1  # grants appended at the end since the last dump; -1: only a full dump will do
         self._no_hold()
 
     def __repr__(self) -> str:
@@ -58,6 +60,8 @@ class SlidingLog(Held):
         while times and times[0] <= horizon:
             times.popleft()
             self._used -= self._costs.popleft()
+        if self._fresh > len(times):
+            self._fresh = len(times)
 
     def wait(self, cost: Amount, now: int) -> int:
         """Report ns from ``now`` until ``cost`` fits: when enough of the oldest grants have aged out.
@@ -98,6 +102,8 @@ class SlidingLog(Held):
         if not times or now >= times[-1]:
             times.append(now)
             self._costs.append(cost)
+            if self._fresh >= 0:
+                self._fresh += 1
         else:
             self._insert(now, cost)
         self._used += cost
@@ -112,6 +118,8 @@ class SlidingLog(Held):
         if not times or stamp >= times[-1]:
             times.append(stamp)
             self._costs.append(cost)
+            if self._fresh >= 0:
+                self._fresh += 1
         else:
             self._insert(stamp, cost)
         self._used += cost
@@ -121,6 +129,7 @@ class SlidingLog(Held):
         index = bisect_right(self._times, stamp)
         self._times.insert(index, stamp)
         self._costs.insert(index, cost)
+        self._fresh = -1  # not at the end: a delta of the tail would miss it
 
     def refund(self, cost: Amount, now: int) -> None:
         """Give back ``cost`` from the newest grants (the ones a settle or cancel refers to).
@@ -130,6 +139,7 @@ class SlidingLog(Held):
         up to their age earlier. A provider's hold is not given back (see ``hold``).
         """
         self._expire(now)
+        self._fresh = -1  # the newest grants change: a delta of the tail would not say so
         while cost > 0 and self._times:
             newest = self._costs[-1]
             if newest > cost:
@@ -184,29 +194,38 @@ class SlidingLog(Held):
         bucket on every commit. Other costs: ``{"log": [[age_ns, cost], …]}``.
         """
         self._expire(now)
-        costs = self._costs
-        state: dict[str, Any]
-        if all(cost.__class__ is int and -_INT64 <= cost < _INT64 for cost in costs):
-            state = {
-                "ages": array("q", [now - stamp for stamp in self._times]).tobytes(),
-                "costs": array("q", costs).tobytes(),
-            }
-        else:
-            state = {"log": [[now - stamp, spent] for stamp, spent in zip(self._times, costs)]}
-        return self._dump_hold(now, state)
+        self._fresh = 0
+        return self._dump_hold(now, _pack(self._times, self._costs, now))
+
+    def dump_delta(self, now: int) -> Any:
+        """Return only the grants appended since the last dump (same form as ``dump``), or None.
+
+        None means a full ``dump`` is needed: the log changed other than at its
+        end (a grant inserted earlier, a refund) or was never dumped. Loading a
+        full dump and then each later delta, in order, rebuilds the log.
+        """
+        self._expire(now)
+        fresh = self._fresh
+        if fresh < 0:
+            return None
+        start = len(self._times) - fresh
+        self._fresh = 0
+        times = islice(self._times, start, None)
+        costs = islice(self._costs, start, None)
+        return self._dump_hold(now, _pack(list(times), list(costs), now))
+
+    def apply_delta(self, data: Any, at: int) -> None:
+        """Add the grants of a ``dump_delta`` made at engine time ``at``, and adopt its hold."""
+        for age, spent in grants_of(data):
+            self.charge_at(spent, at - age)
+        if "hold" in data:
+            self._load_hold(data, at)
 
     @classmethod
     def load(cls, rate: Rate, data: Any, at: int) -> "SlidingLog":
         """Rebuild a log dumped at engine time ``at`` (either form of ``dump``, or the older plain list)."""
         log = cls(rate)
-        if isinstance(data, dict) and "ages" in data:
-            ages, costs = array("q"), array("q")
-            ages.frombytes(data["ages"])
-            costs.frombytes(data["costs"])
-            entries: Any = zip(ages, costs)
-        else:
-            entries = data["log"] if isinstance(data, dict) else data
-        for age, spent in entries:
+        for age, spent in grants_of(data):
             log.charge_at(spent, at - age)
         log._load_hold(data, at)
         return log
@@ -219,3 +238,20 @@ class SlidingLog(Held):
         self.rate = rate
         self._limit = rate.limit
         self._span = rate.window + rate.margin
+
+
+def _pack(times: Any, costs: Any, now: int) -> dict[str, Any]:
+    """Return grants as ``dump`` stores them: packed int64 arrays when every cost is a small int."""
+    if all(cost.__class__ is int and -_INT64 <= cost < _INT64 for cost in costs):
+        return {"ages": array("q", [now - stamp for stamp in times]).tobytes(), "costs": array("q", costs).tobytes()}
+    return {"log": [[now - stamp, spent] for stamp, spent in zip(times, costs)]}
+
+
+def grants_of(data: Any) -> Any:
+    """Return the ``(age, cost)`` pairs of any form ``dump`` or ``dump_delta`` wrote (also the older plain list)."""
+    if isinstance(data, dict) and "ages" in data:
+        ages, costs = array("q"), array("q")
+        ages.frombytes(data["ages"])
+        costs.frombytes(data["costs"])
+        return zip(ages, costs)
+    return data["log"] if isinstance(data, dict) else data

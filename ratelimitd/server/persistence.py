@@ -30,7 +30,7 @@ import trio
 from ratelimitd_client.wire import encode
 
 from ..engine import Engine
-from ..engine.snapshot import deleted_keys, export, hold_after_crash, restore
+from ..engine.snapshot import Journal, deleted_keys, hold_after_crash, restore
 from ..store import Reset, StateStore, StoreError
 from .clock import Clock
 
@@ -59,6 +59,7 @@ class Persister:
         self._pending: list[tuple["Connection", bytes, Any]] = []
         self._resets: list[Reset] = []
         self._kick = trio.Event()
+        self.journal = Journal()  # dirty sliding logs are written as deltas between full rows
         self.flushes = 0
         self.failures = 0
         self.consecutive_failures = 0
@@ -127,12 +128,15 @@ class Persister:
         removed, engine.removed = engine.removed, set()
         resets, self._resets = self._resets, []
         pending, self._pending = self._pending, []
-        rows = export(dirty, now)
+        rows, rewritten = self.journal.changes(dirty, now)
         try:
             await trio.to_thread.run_sync(
-                lambda: self.store.write(rows, deleted_keys(removed), now, resets=resets, sync=sync or bool(pending))
+                lambda: self.store.write(
+                    rows, deleted_keys(removed) + rewritten, now, resets=resets, sync=sync or bool(pending)
+                )
             )
         except StoreError as exc:
+            self.journal.forget(dirty)
             engine.dirty |= dirty
             engine.removed |= removed
             self._resets[:0] = resets

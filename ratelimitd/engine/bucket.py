@@ -173,7 +173,7 @@ class Bucket:
         old = self.limiters
         if (
             len(old) == len(spec.rates)
-            and spec.algorithm == self.spec_algorithm(old)
+            and spec.algorithm == old[0].algorithm
             and all(limiter.rate.window == rate.window for limiter, rate in zip(old, spec.rates))
         ):
             for limiter, rate in zip(old, spec.rates):
@@ -184,11 +184,6 @@ class Bucket:
         if used:
             for limiter in self.limiters:
                 limiter.charge_at(min(used, limiter.rate.capacity), now)
-
-    @staticmethod
-    def spec_algorithm(limiters: list[Any]) -> str | None:
-        """Report the algorithm of ``limiters`` (all share one), None when there are none."""
-        return limiters[0].algorithm if limiters else None
 
     def reset(self) -> None:
         """Forget everything spent and any hold; waiters stay queued and leases keep what they hold."""

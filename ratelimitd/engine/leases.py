@@ -27,13 +27,11 @@ from ratelimitd_client.amounts import Amount
 
 from .bucket import Bucket
 
-__all__ = ["Lease", "LeaseBook", "LeaseRequest", "ORPHAN_GRACE", "DEFAULT_SETTLE_WITHIN"]
+__all__ = ["Lease", "LeaseBook", "LeaseRequest", "ORPHAN_GRACE"]
 
 # How long a lease of a previous daemon run waits for its client to reattach (renew) after a
 # restart. The client library reconnects within a second; 30 s also covers a slow restart.
 ORPHAN_GRACE = 30_000_000_000
-# How long a reservation waits for its settle before it is taken as charged in full.
-DEFAULT_SETTLE_WITHIN = 300_000_000_000
 
 
 class LeaseRequest:
